@@ -1,0 +1,48 @@
+/*
+ * Wire protocol v1: the names every producer, worker and tool agrees on.
+ * docs/protocol.md explains them; this header is the single place the strings live.
+ */
+#ifndef FAC_PROTOCOL_H
+#define FAC_PROTOCOL_H
+
+#define FAC_PROTOCOL_VERSION 1
+
+/* Key formats: prefix, then the queue in a Redis Cluster hash tag. */
+#define FAC_KEY_READY "%s:{%s}:ready"
+#define FAC_KEY_INFLIGHT "%s:{%s}:inflight:%s"
+#define FAC_KEY_DELAYED "%s:{%s}:delayed"
+#define FAC_KEY_DEAD "%s:{%s}:dead"
+#define FAC_KEY_RESULT "%s:result:%s"
+#define FAC_KEY_WORKERS "%s:workers"
+#define FAC_KEY_WORKER "%s:worker:%s"
+
+#define FAC_JOB_ID_MAX 128
+#define FAC_MAX_NESTING 32
+
+/* Result statuses: the audit log's vocabulary plus Canceled. */
+#define FAC_ST_SUCCESS "Success"
+#define FAC_ST_ERROR "Error"
+#define FAC_ST_TIMEOUT "Timeout"
+#define FAC_ST_DENIED "Permission Denied"
+#define FAC_ST_CANCELED "Canceled"
+
+/* error.type values set by the worker itself. */
+#define FAC_ERR_DECODE "DecodeError"
+#define FAC_ERR_INVALID "InvalidEnvelope"
+#define FAC_ERR_TOO_LARGE "PayloadTooLarge"
+#define FAC_ERR_UNKNOWN_TOOL "UnknownTool"
+#define FAC_ERR_WORKER_LOST "WorkerLost"
+#define FAC_ERR_TIMEOUT "Timeout"
+#define FAC_ERR_EXEC "ExecutionError"
+#define FAC_ERR_CANCELED "Canceled"
+
+/* Process exit codes (docs/operations.md). */
+enum fac_exit {
+    FAC_EXIT_OK = 0,
+    FAC_EXIT_CRASH = 1,
+    FAC_EXIT_USAGE = 2,
+    FAC_EXIT_BOOT = 3,  /* bad config or credentials: never respawned */
+    FAC_EXIT_REDIS = 4, /* Redis unreachable or lost: respawned with backoff */
+};
+
+#endif

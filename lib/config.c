@@ -1,0 +1,421 @@
+/*
+ * Config loader. Every key is an entry in a table (name, type, where it lands, bounds,
+ * default), so checking, defaults and error messages come from one place and a new
+ * key is one line. Objects (audit, tools.<name>) have tables of their own.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum cfg_type { T_STR, T_INT, T_SIZE, T_SECS, T_BOOL, T_STRLIST, T_AUDIT, T_TOOLS };
+
+struct cfg_entry {
+    const char *name;
+    enum cfg_type type;
+    size_t off;
+    double min, max; /* bounds for numbers */
+    double dnum;     /* default for numbers and bools */
+    const char *dstr;
+};
+
+#define TOP(f) offsetof(struct fac_config, f)
+#define AUD(f) offsetof(struct audit_cfg, f)
+#define TOOL(f) offsetof(struct tool_cfg, f)
+#define BIG 9.0e15
+
+static const struct cfg_entry top_entries[] = {
+    {"redis", T_STR, TOP(redis), 0, 0, 0, "redis://127.0.0.1:11000/0"},
+    {"redis_password_file", T_STR, TOP(redis_password_file), 0, 0, 0, NULL},
+    {"prefix", T_STR, TOP(prefix), 0, 0, 0, "fac"},
+    {"queues", T_STRLIST, TOP(queues), 0, 0, 0, "short,default,long"},
+    {"host_id", T_STR, TOP(host_id), 0, 0, 0, NULL},
+    {"workers", T_INT, TOP(workers), 1, 1024, 2, NULL},
+    {"concurrency", T_INT, TOP(concurrency), 1, 4096, 16, NULL},
+    {"max_memory", T_SIZE, TOP(max_memory), 1 << 20, BIG, 256 << 20, NULL},
+    {"max_memory_hard", T_SIZE, TOP(max_memory_hard), 1 << 20, BIG, 0, NULL},
+    {"max_jobs", T_INT, TOP(max_jobs), 0, BIG, 50000, NULL},
+    {"shutdown_timeout", T_SECS, TOP(shutdown_timeout), 0, 86400, 25, NULL},
+    {"heartbeat_timeout", T_SECS, TOP(heartbeat_timeout), 0.2, 86400, 30, NULL},
+    {"kill_grace", T_SECS, TOP(kill_grace), 0, 3600, 5, NULL},
+    {"result_ttl", T_SECS, TOP(result_ttl), 1, 31536000, 600, NULL},
+    {"reply_ttl", T_SECS, TOP(reply_ttl), 1, 86400, 60, NULL},
+    {"max_payload", T_SIZE, TOP(max_payload), 64, 512 << 20, 16 << 20, NULL},
+    {"dead_max", T_INT, TOP(dead_max), 1, BIG, 10000, NULL},
+    {"tool_timeout", T_SECS, TOP(tool_timeout), 0.001, 31536000, 60, NULL},
+    {"test_tools", T_BOOL, TOP(test_tools), 0, 0, 0, NULL},
+    {"log_file", T_STR, TOP(log_file), 0, 0, 0, NULL},
+    {"log_level", T_STR, TOP(log_level), 0, 0, 0, "info"},
+    {"audit", T_AUDIT, TOP(audit), 0, 0, 0, NULL},
+    {"tools", T_TOOLS, TOP(tools), 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
+static const struct cfg_entry audit_entries[] = {
+    {"to", T_STR, AUD(to), 0, 0, 0, "jsonl"},
+    {"path", T_STR, AUD(path), 0, 0, 0, "fac-audit.jsonl"},
+    {"batch", T_INT, AUD(batch), 1, 100000, 500, NULL},
+    {"flush_ms", T_INT, AUD(flush_ms), 0, 60000, 50, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
+static const struct cfg_entry tool_entries[] = {
+    {"kind", T_STR, TOOL(kind), 0, 0, 0, "builtin"},
+    {"builtin", T_STR, TOOL(builtin), 0, 0, 0, NULL},
+    {"timeout", T_SECS, TOOL(timeout), 0.001, 31536000, 0, NULL},
+    {"max_attempts", T_INT, TOOL(max_attempts), 1, 1000, 1, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
+static const char *const safe_builtins[] = {"echo", "noop", "sleep", "fail", NULL};
+static const char *const test_builtins[] = {"leak", "hang", NULL};
+
+struct ctx {
+    const char *file;
+    char *err;
+    size_t errlen;
+};
+
+static int fail(struct ctx *x, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct ctx *x, const char *path, const char *fmt, ...)
+{
+    int n = snprintf(x->err, x->errlen, "%s: %s%s", x->file, path ? path : "", path ? ": " : "");
+    if (n < 0 || (size_t)n >= x->errlen) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err + n, x->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
+int64_t config_parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0) return -1;
+    while (*end == ' ') end++;
+    double mult = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': mult = 1024.0; end++; break;
+    case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (toupper((unsigned char)*end) == 'I') end++; /* MiB */
+    if (toupper((unsigned char)*end) == 'B') end++;
+    if (*end) return -1;
+    v *= mult;
+    return v > BIG ? -1 : (int64_t)v;
+}
+
+static int set_number(struct ctx *x, const char *path, const struct cfg_entry *e, json_t *v,
+                      double *out)
+{
+    if (e->type == T_SIZE && json_is_string(v)) {
+        int64_t n = config_parse_size(json_string_value(v));
+        if (n < 0)
+            return fail(x, path, "\"%s\" is not a size: write bytes or e.g. \"512MB\"",
+                        json_string_value(v));
+        *out = (double)n;
+    } else if (json_is_number(v)) {
+        *out = json_number_value(v);
+        if (e->type != T_SECS && json_is_real(v) && *out != (double)(int64_t)*out)
+            return fail(x, path, "expected a whole number, got %g", *out);
+    } else {
+        const char *want = e->type == T_SIZE ? "a size (bytes or \"512MB\")"
+                           : e->type == T_SECS ? "a number of seconds"
+                                               : "an integer";
+        return fail(x, path, "expected %s, got %s", want, json_kind(v));
+    }
+    if (*out < e->min || *out > e->max)
+        return fail(x, path, "%g is out of range [%g, %g]", *out, e->min, e->max);
+    return 0;
+}
+
+static int parse_table(struct ctx *x, const char *prefix, const struct cfg_entry *tab,
+                       json_t *obj, void *base);
+static void apply_defaults(const struct cfg_entry *tab, void *base);
+
+static int parse_strlist(struct ctx *x, const char *path, json_t *v, struct fac_config *c)
+{
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return fail(x, path, "expected a non-empty array of queue names, got %s",
+                    json_is_array(v) ? "an empty array" : json_kind(v));
+    c->nqueues = json_array_size(v);
+    c->queues = calloc(c->nqueues, sizeof *c->queues);
+    for (size_t i = 0; i < c->nqueues; i++) {
+        json_t *q = json_array_get(v, i);
+        const char *s = json_string_value(q);
+        if (!s || !*s || strlen(s) > 64 || strpbrk(s, "{} \t\r\n"))
+            return fail(x, path, "item %zu must be a queue name of 1-64 characters without "
+                        "braces or spaces", i);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(c->queues[k], s) == 0)
+                return fail(x, path, "queue \"%s\" is listed twice", s);
+        c->queues[i] = strdup(s);
+    }
+    return 0;
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++)
+        if (strcmp(*list, s) == 0) return true;
+    return false;
+}
+
+static int parse_tools(struct ctx *x, json_t *v, struct fac_config *c)
+{
+    if (!json_is_object(v)) return fail(x, "tools", "expected an object, got %s", json_kind(v));
+    c->ntools = json_object_size(v);
+    c->tools = calloc(c->ntools ? c->ntools : 1, sizeof *c->tools);
+    size_t i = 0;
+    const char *name;
+    json_t *t;
+    json_object_foreach(v, name, t)
+    {
+        char path[256];
+        snprintf(path, sizeof path, "tools.%s", name);
+        if (!*name || strlen(name) > 120) return fail(x, path, "a tool name has 1-120 characters");
+        if (!json_is_object(t)) return fail(x, path, "expected an object, got %s", json_kind(t));
+        struct tool_cfg *tc = &c->tools[i++];
+        apply_defaults(tool_entries, tc);
+        tc->name = strdup(name);
+        if (parse_table(x, path, tool_entries, t, tc)) return -1;
+    }
+    return 0;
+}
+
+static int parse_entry(struct ctx *x, const char *path, const struct cfg_entry *e, json_t *v,
+                       void *base)
+{
+    char *field = (char *)base + e->off;
+    double d;
+    switch (e->type) {
+    case T_STR:
+        if (!json_is_string(v)) return fail(x, path, "expected a string, got %s", json_kind(v));
+        free(*(char **)field);
+        *(char **)field = strdup(json_string_value(v));
+        return 0;
+    case T_BOOL:
+        if (!json_is_boolean(v)) return fail(x, path, "expected true or false, got %s", json_kind(v));
+        *(bool *)field = json_is_true(v);
+        return 0;
+    case T_INT:
+    case T_SIZE:
+        if (set_number(x, path, e, v, &d)) return -1;
+        *(int64_t *)field = (int64_t)d;
+        return 0;
+    case T_SECS:
+        if (set_number(x, path, e, v, &d)) return -1;
+        *(double *)field = d;
+        return 0;
+    case T_STRLIST: return parse_strlist(x, path, v, base);
+    case T_AUDIT:
+        if (!json_is_object(v)) return fail(x, path, "expected an object, got %s", json_kind(v));
+        return parse_table(x, path, audit_entries, v, field);
+    case T_TOOLS: return parse_tools(x, v, base);
+    }
+    return fail(x, path, "internal: unknown entry type");
+}
+
+static void list_names(const struct cfg_entry *tab, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (const struct cfg_entry *e = tab; e->name && n < outlen; e++)
+        n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", e->name);
+}
+
+static int parse_table(struct ctx *x, const char *prefix, const struct cfg_entry *tab,
+                       json_t *obj, void *base)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        char path[256];
+        snprintf(path, sizeof path, "%s%s%s", prefix ? prefix : "", prefix ? "." : "", key);
+        const struct cfg_entry *e = tab;
+        while (e->name && strcmp(e->name, key) != 0) e++;
+        if (!e->name) {
+            char known[1024];
+            list_names(tab, known, sizeof known);
+            return fail(x, path, "unknown key (known keys here: %s)", known);
+        }
+        if (parse_entry(x, path, e, v, base)) return -1;
+    }
+    return 0;
+}
+
+/* Defaults come from the same tables, before the file is applied. */
+static void apply_defaults(const struct cfg_entry *tab, void *base)
+{
+    for (const struct cfg_entry *e = tab; e->name; e++) {
+        char *field = (char *)base + e->off;
+        switch (e->type) {
+        case T_STR: *(char **)field = e->dstr ? strdup(e->dstr) : NULL; break;
+        case T_BOOL: *(bool *)field = e->dnum != 0; break;
+        case T_INT:
+        case T_SIZE: *(int64_t *)field = (int64_t)e->dnum; break;
+        case T_SECS: *(double *)field = e->dnum; break;
+        case T_AUDIT: apply_defaults(audit_entries, field); break;
+        case T_STRLIST:
+        case T_TOOLS: break; /* filled after parsing when absent */
+        }
+    }
+}
+
+static void default_queues(struct fac_config *c)
+{
+    static const char *const q[] = {"short", "default", "long"};
+    c->nqueues = 3;
+    c->queues = calloc(3, sizeof *c->queues);
+    for (int i = 0; i < 3; i++) c->queues[i] = strdup(q[i]);
+}
+
+static void default_tools(struct fac_config *c)
+{
+    c->ntools = 4;
+    c->tools = calloc(4, sizeof *c->tools);
+    for (size_t i = 0; i < 4; i++) {
+        apply_defaults(tool_entries, &c->tools[i]);
+        c->tools[i].name = strdup(safe_builtins[i]);
+    }
+}
+
+static bool ident_ok(const char *s, size_t max)
+{
+    if (!s || !*s || strlen(s) > max) return false;
+    for (; *s; s++)
+        if (!isgraph((unsigned char)*s) || *s == '{' || *s == '}') return false;
+    return true;
+}
+
+/* Cross-field checks and derived values, after all keys are read. */
+static int finish(struct ctx *x, struct fac_config *c)
+{
+    if (!c->queues) default_queues(c);
+    if (!c->tools) default_tools(c);
+    if (!c->host_id) {
+        char h[256] = "localhost";
+        gethostname(h, sizeof h - 1);
+        c->host_id = strdup(h);
+    }
+    if (!ident_ok(c->prefix, 64))
+        return fail(x, "prefix", "must be 1-64 printable characters without spaces or braces");
+    if (!ident_ok(c->host_id, 64))
+        return fail(x, "host_id", "must be 1-64 printable characters without spaces or braces");
+    if (!c->max_memory_hard) c->max_memory_hard = 2 * c->max_memory;
+    if (c->max_memory_hard < c->max_memory)
+        return fail(x, "max_memory_hard", "must not be below max_memory");
+    if (strcmp(c->log_level, "debug") && strcmp(c->log_level, "info") &&
+        strcmp(c->log_level, "warn") && strcmp(c->log_level, "error"))
+        return fail(x, "log_level", "\"%s\" is not one of debug, info, warn, error", c->log_level);
+    if (strcmp(c->audit.to, "jsonl") && strcmp(c->audit.to, "none"))
+        return fail(x, "audit.to", "\"%s\" is not supported: use \"jsonl\" or \"none\"", c->audit.to);
+    for (size_t i = 0; i < c->ntools; i++) {
+        struct tool_cfg *t = &c->tools[i];
+        char path[256];
+        snprintf(path, sizeof path, "tools.%s", t->name);
+        if (!t->builtin) t->builtin = strdup(t->name);
+        if (t->timeout <= 0) t->timeout = c->tool_timeout;
+        if (strcmp(t->kind, "builtin") != 0)
+            return fail(x, path, "kind \"%s\" is not supported by this build (supported: builtin)",
+                        t->kind);
+        if (in_list(test_builtins, t->builtin) && !c->test_tools)
+            return fail(x, path, "builtin \"%s\" is for tests only: set \"test_tools\": true "
+                        "to allow it", t->builtin);
+        if (!in_list(safe_builtins, t->builtin) && !in_list(test_builtins, t->builtin))
+            return fail(x, path, "unknown builtin \"%s\" (known: echo, noop, sleep, fail, leak, "
+                        "hang); set \"builtin\" to one of them", t->builtin);
+    }
+    return 0;
+}
+
+struct fac_config *config_load(const char *path, char *err, size_t errlen)
+{
+    struct ctx x = {path ? path : "(defaults)", err, errlen};
+    struct fac_config *c = calloc(1, sizeof *c);
+    apply_defaults(top_entries, c);
+    c->path = path ? strdup(path) : NULL;
+    json_t *root = NULL;
+    if (path) {
+        json_error_t je;
+        root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+        if (!root) {
+            if (je.line < 0)
+                fail(&x, NULL, "cannot read the config file: %s", je.text);
+            else
+                fail(&x, NULL, "line %d column %d: invalid JSON: %s", je.line, je.column, je.text);
+            goto err;
+        }
+        if (!json_is_object(root)) {
+            fail(&x, NULL, "the top level must be a JSON object, got %s", json_kind(root));
+            goto err;
+        }
+        if (parse_table(&x, NULL, top_entries, root, c)) goto err;
+    }
+    if (finish(&x, c)) goto err;
+    json_decref(root);
+    return c;
+err:
+    json_decref(root);
+    config_free(c);
+    return NULL;
+}
+
+void config_free(struct fac_config *c)
+{
+    if (!c) return;
+    free(c->path);
+    free(c->redis);
+    free(c->redis_password_file);
+    free(c->prefix);
+    for (size_t i = 0; i < c->nqueues; i++) free(c->queues[i]);
+    free(c->queues);
+    free(c->host_id);
+    free(c->log_file);
+    free(c->log_level);
+    free(c->audit.to);
+    free(c->audit.path);
+    for (size_t i = 0; i < c->ntools; i++) {
+        free(c->tools[i].name);
+        free(c->tools[i].kind);
+        free(c->tools[i].builtin);
+    }
+    free(c->tools);
+    free(c);
+}
+
+const struct tool_cfg *config_tool(const struct fac_config *c, const char *name, size_t len)
+{
+    for (size_t i = 0; i < c->ntools; i++)
+        if (strlen(c->tools[i].name) == len && memcmp(c->tools[i].name, name, len) == 0)
+            return &c->tools[i];
+    return NULL;
+}

@@ -1,0 +1,53 @@
+/*
+ * The configuration: one JSON file checked strictly against a table of typed entries
+ * (docs/configuration.md). A loaded config is immutable; reload builds a new one.
+ */
+#ifndef FAC_CONFIG_H
+#define FAC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tool_cfg {
+    char *name;
+    char *kind;    /* "builtin" */
+    char *builtin; /* which builtin; defaults to the tool's name */
+    double timeout;
+    int64_t max_attempts;
+};
+
+struct audit_cfg {
+    char *to; /* "jsonl" or "none" */
+    char *path;
+    int64_t batch;
+    int64_t flush_ms;
+};
+
+struct fac_config {
+    char *path; /* the file it came from, NULL for built-in defaults */
+    char *redis; /* URL; may hold a password: never log it, use redis_url_display */
+    char *redis_password_file;
+    char *prefix;
+    char **queues;
+    size_t nqueues;
+    char *host_id;
+    int64_t workers, concurrency;
+    int64_t max_memory, max_memory_hard, max_payload, max_jobs, dead_max;
+    double shutdown_timeout, heartbeat_timeout, kill_grace, result_ttl, reply_ttl, tool_timeout;
+    bool test_tools;
+    char *log_file, *log_level;
+    struct audit_cfg audit;
+    struct tool_cfg *tools;
+    size_t ntools;
+};
+
+/* Loads path (or the defaults when path is NULL). On error returns NULL and writes a
+ * message naming the file and key path into err. The result is freed by config_free. */
+struct fac_config *config_load(const char *path, char *err, size_t errlen);
+void config_free(struct fac_config *c);
+const struct tool_cfg *config_tool(const struct fac_config *c, const char *name, size_t len);
+/* "512MB" → bytes; returns -1 when s is not a size. */
+int64_t config_parse_size(const char *s);
+
+#endif

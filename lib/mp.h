@@ -1,0 +1,32 @@
+/*
+ * msgpack helpers: a structural check that bounds depth and sizes before anything is
+ * allocated, map look-up by string key, and small packing helpers.
+ */
+#ifndef FAC_MP_H
+#define FAC_MP_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FAC_MP_MAX_DEPTH_CAP 64
+
+enum mp_check_status { MP_OK, MP_EMPTY, MP_TRUNCATED, MP_BAD_BYTE, MP_TOO_DEEP, MP_TRAILING };
+
+/* Walks one msgpack object in data without allocating: every container's count must
+ * fit in the bytes left and nesting may not pass max_depth. */
+enum mp_check_status mp_check(const void *data, size_t len, int max_depth);
+const char *mp_check_reason(enum mp_check_status st);
+
+/* The value under string key (len bytes) in a map, NULL if absent or not a map. */
+const msgpack_object *mp_map_get(const msgpack_object *map, const char *key, size_t len);
+#define mp_get(map, lit) mp_map_get((map), (lit), sizeof(lit) - 1)
+bool mp_str_eq(const msgpack_object *o, const char *s);
+
+void mp_pack_cstr(msgpack_packer *pk, const char *s);
+void mp_pack_strn(msgpack_packer *pk, const char *s, size_t n);
+void mp_pack_kv_str(msgpack_packer *pk, const char *key, const char *s, size_t n);
+void mp_pack_kv_int(msgpack_packer *pk, const char *key, int64_t v);
+
+#endif

@@ -1,0 +1,218 @@
+/* Requeue of dead workers' in-flight jobs (see requeue.h). */
+#include "requeue.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "envelope.h"
+#include "keys.h"
+#include "log.h"
+#include "record.h"
+#include "scripts.h"
+
+#define DEATHS_FORGIVEN 3
+
+int requeue_death_limit(int64_t max_attempts)
+{
+    return max_attempts > DEATHS_FORGIVEN ? (int)max_attempts : DEATHS_FORGIVEN;
+}
+
+static int move(redisContext *c, const char *from, const char *to, const char *old, size_t oldn,
+                const char *nw, size_t nwn, const char *mode, int64_t cap)
+{
+    char capbuf[24];
+    snprintf(capbuf, sizeof capbuf, "%lld", (long long)cap);
+    const char *av[] = {from, to, old, nw, mode, capbuf};
+    size_t al[] = {strlen(from), strlen(to), oldn, nwn, strlen(mode), strlen(capbuf)};
+    redisReply *r = script_run_sync(c, &script_move, 2, 4, av, al);
+    int ok = r && r->type == REDIS_REPLY_INTEGER;
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+static bool result_exists(redisContext *c, const char *prefix, struct str id)
+{
+    char k[FAC_KEY_MAX];
+    key_result(k, prefix, id.p, id.n);
+    redisReply *r = redisCommand(c, "EXISTS %s", k);
+    bool yes = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return yes;
+}
+
+/* The job killed its worker once too often: dead entry plus a final result record. */
+static int bury(redisContext *c, const struct fac_config *cfg, const char *q, const char *inflight,
+                redisReply *job, const struct envelope *e, const char *wid, const char *reason,
+                const char *type)
+{
+    char dk[FAC_KEY_MAX];
+    struct buf rec = {0}, dead = {0};
+    int64_t now = now_ms();
+    if (e && e->id.n) {
+        struct result_rec rr = {.id = e->id, .status = "Error", .err_type = type,
+                                .err_msg = {reason, (uint32_t)strlen(reason)},
+                                .attempt = e->attempt, .started_at = now, .ended_at = now,
+                                .worker = wid};
+        record_pack_result(&rec, &rr);
+        char rk[FAC_KEY_MAX];
+        key_result(rk, cfg->prefix, e->id.p, e->id.n);
+        freeReplyObject(redisCommand(c, "SET %s %b EX %lld", rk, rec.data, rec.len,
+                                     (long long)cfg->result_ttl));
+        if (e->reply_to.n) {
+            freeReplyObject(redisCommand(c, "LPUSH %b %b", e->reply_to.p, (size_t)e->reply_to.n,
+                                         rec.data, rec.len));
+            freeReplyObject(redisCommand(c, "EXPIRE %b %lld", e->reply_to.p,
+                                         (size_t)e->reply_to.n, (long long)cfg->reply_ttl));
+        }
+    }
+    struct dead_rec d = {.id = e ? e->id : (struct str){0}, .queue = q, .reason = reason,
+                         .err_type = type, .worker = wid, .attempt = e ? e->attempt : -1,
+                         .failed_at = now, .job = {job->str, (uint32_t)job->len}};
+    record_pack_dead(&dead, &d);
+    int rc = move(c, inflight, key_dead(dk, cfg->prefix, q), job->str, job->len, dead.data,
+                  dead.len, "dead", cfg->dead_max);
+    buf_free(&rec);
+    buf_free(&dead);
+    return rc;
+}
+
+static int requeue_one(redisContext *c, const struct fac_config *cfg, const char *q,
+                       const char *inflight, redisReply *job, const char *wid, bool crashed,
+                       struct requeue_stats *st)
+{
+    char rk[FAC_KEY_MAX];
+    key_ready(rk, cfg->prefix, q);
+    if (!crashed) {
+        st->requeued++;
+        return move(c, inflight, rk, job->str, job->len, job->str, job->len, "front", 0);
+    }
+    msgpack_zone z;
+    msgpack_zone_init(&z, 4096);
+    struct envelope e;
+    char why[256];
+    int rc;
+    if (envelope_decode(job->str, job->len, (size_t)cfg->max_payload, &z, &e, why, sizeof why) !=
+        ENV_OK) {
+        char reason[400];
+        snprintf(reason, sizeof reason, "the worker died holding an undecodable job (%s)", why);
+        rc = bury(c, cfg, q, inflight, job, NULL, wid, reason, FAC_ERR_DECODE);
+        st->dead++;
+        goto out;
+    }
+    const struct tool_cfg *t = config_tool(cfg, e.tool.p, e.tool.n);
+    int64_t max = e.max_attempts ? e.max_attempts : t ? t->max_attempts : 1;
+    int limit = requeue_death_limit(max);
+    if (e.attempt + 1 >= limit && !result_exists(c, cfg->prefix, e.id)) {
+        char reason[300];
+        snprintf(reason, sizeof reason, "job %.*s killed its worker %d times (last: %s); it is "
+                 "not run again: fix the tool or its input, then retry it from the dead list",
+                 (int)e.id.n, e.id.p, (int)(e.attempt + 1), wid);
+        log_warn("poison job id=%.*s tool=%.*s deaths=%d: moved to the dead list", (int)e.id.n,
+                 e.id.p, (int)e.tool.n, e.tool.p, (int)(e.attempt + 1));
+        rc = bury(c, cfg, q, inflight, job, &e, wid, reason, FAC_ERR_WORKER_LOST);
+        st->dead++;
+        goto out;
+    }
+    struct buf nb = {0};
+    envelope_with_attempt(&e, e.attempt + 1, &nb);
+    rc = move(c, inflight, rk, job->str, job->len, nb.data, nb.len, "front", 0);
+    buf_free(&nb);
+    st->requeued++;
+out:
+    msgpack_zone_destroy(&z);
+    return rc;
+}
+
+/* The queues a worker served: from its registry hash, else this config's. */
+static char **worker_queues(redisContext *c, const struct fac_config *cfg, const char *wid,
+                            size_t *n)
+{
+    char k[FAC_KEY_MAX];
+    redisReply *r = redisCommand(c, "HGET %s queues", key_worker(k, cfg->prefix, wid));
+    const char *list = r && r->type == REDIS_REPLY_STRING ? r->str : NULL;
+    char **out;
+    if (!list) {
+        out = calloc(cfg->nqueues, sizeof *out);
+        for (size_t i = 0; i < cfg->nqueues; i++) out[i] = strdup(cfg->queues[i]);
+        *n = cfg->nqueues;
+    } else {
+        size_t cap = 1;
+        for (const char *p = list; *p; p++) cap += *p == ',';
+        out = calloc(cap, sizeof *out);
+        *n = 0;
+        char *dup = strdup(list), *save = NULL;
+        for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+            out[(*n)++] = strdup(tok);
+        free(dup);
+    }
+    freeReplyObject(r);
+    return out;
+}
+
+int requeue_worker(redisContext *c, const struct fac_config *cfg, const char *wid, bool crashed,
+                   struct requeue_stats *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    size_t nq;
+    char **queues = worker_queues(c, cfg, wid, &nq);
+    int rc = 0;
+    for (size_t i = 0; i < nq && rc == 0; i++) {
+        char ik[FAC_KEY_MAX];
+        key_inflight(ik, cfg->prefix, queues[i], wid);
+        redisReply *r = redisCommand(c, "LRANGE %s 0 -1", ik);
+        if (!r || r->type != REDIS_REPLY_ARRAY) {
+            snprintf(err, errlen, "requeue of worker %s: LRANGE %s failed: %s", wid, ik,
+                     r ? r->str : c->errstr);
+            rc = -1;
+        }
+        /* Oldest first (the list's right end), so requeued jobs keep their order. */
+        for (size_t j = r && rc == 0 ? r->elements : 0; j-- > 0 && rc == 0;)
+            if (requeue_one(c, cfg, queues[i], ik, r->element[j], wid, crashed, st)) {
+                snprintf(err, errlen, "requeue of worker %s: moving a job out of %s failed: %s",
+                         wid, ik, c->err ? c->errstr : "script error");
+                rc = -1;
+            }
+        freeReplyObject(r);
+    }
+    if (rc == 0) {
+        char k[FAC_KEY_MAX];
+        freeReplyObject(redisCommand(c, "ZREM %s %s", key_workers(k, cfg->prefix), wid));
+        freeReplyObject(redisCommand(c, "DEL %s", key_worker(k, cfg->prefix, wid)));
+    }
+    for (size_t i = 0; i < nq; i++) free(queues[i]);
+    free(queues);
+    return rc;
+}
+
+int requeue_orphans(redisContext *c, const struct fac_config *cfg, char *err, size_t errlen)
+{
+    char k[FAC_KEY_MAX];
+    redisReply *r = redisCommand(c, "ZRANGE %s 0 -1", key_workers(k, cfg->prefix));
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "reading %s failed: %s", k, r ? r->str : c->errstr);
+        freeReplyObject(r);
+        return -1;
+    }
+    size_t hl = strlen(cfg->host_id);
+    int rescued = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *wid = r->element[i]->str;
+        if (strncmp(wid, cfg->host_id, hl) != 0 || wid[hl] != ':') continue;
+        long pid = strtol(wid + hl + 1, NULL, 10);
+        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
+        struct requeue_stats st;
+        if (requeue_worker(c, cfg, wid, true, &st, err, errlen)) {
+            freeReplyObject(r);
+            return -1;
+        }
+        log_info("rescued the jobs of worker %s, which died with an earlier supervisor: "
+                 "requeued=%d dead=%d", wid, st.requeued, st.dead);
+        rescued++;
+    }
+    freeReplyObject(r);
+    return rescued;
+}

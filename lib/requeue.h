@@ -1,0 +1,32 @@
+/*
+ * Putting a worker's in-flight jobs back, on a synchronous connection. The supervisor
+ * calls it with a reaped worker's id; it knows jobs only through the envelope and the
+ * protocol keys. A crashed worker's jobs come back with attempt + 1, a job that has
+ * killed its worker too often goes dead instead (a poison pill).
+ */
+#ifndef FAC_REQUEUE_H
+#define FAC_REQUEUE_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+struct requeue_stats {
+    int requeued, dead;
+};
+
+/* Returns 0, or -1 with err set when Redis failed (call again later: nothing is lost,
+ * what was not moved is still in the in-flight lists). */
+int requeue_worker(redisContext *c, const struct fac_config *cfg, const char *wid, bool crashed,
+                   struct requeue_stats *st, char *err, size_t errlen);
+
+/* Requeues the jobs of this host's workers that died with an earlier supervisor (their
+ * pid is gone). Returns the number of workers rescued, or -1 on a Redis error. */
+int requeue_orphans(redisContext *c, const struct fac_config *cfg, char *err, size_t errlen);
+
+/* How many deaths a job may cause before it goes dead. */
+int requeue_death_limit(int64_t max_attempts);
+
+#endif

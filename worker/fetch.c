@@ -1,0 +1,126 @@
+/*
+ * Reliable fetch in strict priority order, without polling.
+ *
+ * A fetch is one Lua script that LMOVEs up to `free slots` jobs from the ready lists
+ * into this worker's in-flight lists, highest-priority queue first. When it comes back
+ * short, the queues are empty, and the worker parks one blocking `BLMOVE Q Q RIGHT
+ * RIGHT 0` per queue on its own connection: moving a list's last element back onto the
+ * same end takes nothing, but returns the moment a job arrives, and that wake-up
+ * triggers the next fetch. A job pushed between the short fetch and the BLMOVE is seen
+ * at once (the list is non-empty), so no wake-up is lost.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "job.h"
+#include "log.h"
+#include "scripts.h"
+#include "worker.h"
+
+static int unacked_limit(const struct worker *w)
+{
+    int64_t n = 8 * w->cfg->concurrency;
+    return (int)(n < 1024 ? 1024 : n);
+}
+
+static int free_slots(const struct worker *w)
+{
+    return (int)w->cfg->concurrency - w->running;
+}
+
+static bool all_peeks_armed(const struct worker *w)
+{
+    for (size_t i = 0; i < w->cfg->nqueues; i++)
+        if (!w->peek_armed[i]) return false;
+    return true;
+}
+
+static void send_fetch(struct worker *w);
+
+static void fetch_done(redisAsyncContext *c, void *r, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *reply = r;
+    if (!reply) return;
+    w->fetching = false;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+            redisAsyncCommand(w->cmd, NULL, NULL, "SCRIPT LOAD %s", script_fetch.src);
+            w->want_fetch = true;
+            return;
+        }
+        worker_fatal_redis(w, "fetch script", reply->str);
+        return;
+    }
+    size_t got = reply->elements / 2;
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        redisReply *q = reply->element[i], *job = reply->element[i + 1];
+        int qidx = (int)q->integer - 1;
+        if (qidx < 0 || (size_t)qidx >= w->cfg->nqueues || job->type != REDIS_REPLY_STRING) continue;
+        job_start(w, qidx, job->str, job->len);
+    }
+    if ((int)got < w->fetch_asked) fetch_arm_peeks(w);
+}
+
+static void send_fetch(struct worker *w)
+{
+    size_t nq = w->cfg->nqueues;
+    int n = free_slots(w);
+    const char *argv[3 + 2 * nq + 1];
+    size_t lens[3 + 2 * nq + 1];
+    char nk[16], nn[16];
+    snprintf(nk, sizeof nk, "%zu", 2 * nq);
+    snprintf(nn, sizeof nn, "%d", n);
+    int a = 0;
+    argv[a] = "EVALSHA", lens[a++] = 7;
+    argv[a] = script_fetch.sha, lens[a++] = 40;
+    argv[a] = nk, lens[a++] = strlen(nk);
+    for (size_t i = 0; i < nq; i++) {
+        argv[a] = w->ready_key[i], lens[a++] = strlen(w->ready_key[i]);
+        argv[a] = w->inflight_key[i], lens[a++] = strlen(w->inflight_key[i]);
+    }
+    argv[a] = nn, lens[a++] = strlen(nn);
+    w->fetching = true;
+    w->fetch_asked = n;
+    redisAsyncCommandArgv(w->cmd, fetch_done, w, a, argv, lens);
+}
+
+void fetch_request(struct worker *w)
+{
+    w->want_fetch = true;
+}
+
+void fetch_on_prepare(struct worker *w)
+{
+    if (!w->want_fetch || w->fetching || !w->ready || w->mode != WM_RUN) return;
+    if (free_slots(w) <= 0 || w->unacked >= unacked_limit(w)) return;
+    w->want_fetch = false;
+    /* Every queue was empty and none has woken its peek since: nothing to take. */
+    if (all_peeks_armed(w)) return;
+    send_fetch(w);
+}
+
+static void peek_done(redisAsyncContext *c, void *r, void *priv)
+{
+    struct worker *w = c->data;
+    size_t i = (size_t)(intptr_t)priv;
+    redisReply *reply = r;
+    if (!reply) return;
+    w->peek_armed[i] = false;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        worker_fatal_redis(w, "BLMOVE wake-up", reply->str);
+        return;
+    }
+    fetch_request(w);
+}
+
+void fetch_arm_peeks(struct worker *w)
+{
+    if (w->mode != WM_RUN) return;
+    for (size_t i = 0; i < w->cfg->nqueues; i++) {
+        if (w->peek_armed[i]) continue;
+        w->peek_armed[i] = true;
+        redisAsyncCommand(w->peek[i], peek_done, (void *)(intptr_t)i, "BLMOVE %s %s RIGHT RIGHT 0",
+                          w->ready_key[i], w->ready_key[i]);
+    }
+}

@@ -1,0 +1,344 @@
+/* The life of one job (see job.h). */
+#include "job.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "fac/protocol.h"
+#include "keys.h"
+#include "log.h"
+#include "mp.h"
+#include "record.h"
+#include "scripts.h"
+#include "worker.h"
+
+/* A finished job waiting for its result to be stored and its audit row to be durable;
+ * the in-flight element is removed when both are true. */
+struct ack {
+    struct worker *w;
+    int qidx;
+    char *raw;
+    size_t raw_len;
+    bool stored, durable;
+};
+
+static void release(struct job *j)
+{
+    struct worker *w = j->w;
+    free(j->raw);
+    j->raw = NULL;
+    msgpack_zone_destroy(&j->zone);
+    buf_free(&j->call.err_msg);
+    j->state = J_FREE;
+    j->next_free = w->free_jobs;
+    w->free_jobs = j;
+    w->running--;
+    worker_job_released(w);
+}
+
+static void lrem_done(redisAsyncContext *c, void *r, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *reply = r;
+    if (!reply) return; /* connection gone: the supervisor requeues what is left */
+    if (reply->type == REDIS_REPLY_ERROR) log_error("ack (LREM) failed: %s", reply->str);
+    w->unacked--;
+    worker_job_released(w);
+}
+
+static void ack_try(struct ack *a)
+{
+    if (!a->stored || !a->durable) return;
+    struct worker *w = a->w;
+    redisAsyncCommand(w->cmd, lrem_done, w, "LREM %s -1 %b", w->inflight_key[a->qidx], a->raw,
+                      a->raw_len);
+    free(a->raw);
+    free(a);
+}
+
+static void result_stored(redisAsyncContext *c, void *r, void *priv)
+{
+    struct ack *a = priv;
+    redisReply *reply = r;
+    if (!reply) return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* Not acknowledged: the job stays in flight and runs again after this worker. */
+        log_error("storing a result failed: %s; the job stays in flight", reply->str);
+        a->w->unacked--;
+        free(a->raw);
+        free(a);
+        return;
+    }
+    a->stored = true;
+    ack_try(a);
+}
+
+void job_audit_durable(void *ud, void **tokens, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct ack *a = tokens[i];
+        a->durable = true;
+        ack_try(a);
+    }
+}
+
+static void log_reply_error(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        log_error("%s failed: %s", (const char *)priv, reply->str);
+}
+
+/* Stores the record and pushes it to reply_to; returns the ack waiting for the reply. */
+static struct ack *store_result(struct job *j, const struct buf *rec)
+{
+    struct worker *w = j->w;
+    const struct envelope *e = &j->env;
+    char k[FAC_KEY_MAX];
+    struct ack *a = calloc(1, sizeof *a);
+    a->w = w;
+    a->qidx = j->qidx;
+    a->raw = j->raw;
+    a->raw_len = j->raw_len;
+    j->raw = NULL;
+    w->unacked++;
+    redisAsyncCommand(w->cmd, result_stored, a, "SET %s %b EX %lld",
+                      key_result(k, w->cfg->prefix, e->id.p, e->id.n), rec->data, rec->len,
+                      (long long)w->cfg->result_ttl);
+    if (e->reply_to.n) {
+        redisAsyncCommand(w->cmd, log_reply_error, "LPUSH reply_to", "LPUSH %b %b", e->reply_to.p,
+                          (size_t)e->reply_to.n, rec->data, rec->len);
+        redisAsyncCommand(w->cmd, log_reply_error, "EXPIRE reply_to", "EXPIRE %b %lld",
+                          e->reply_to.p, (size_t)e->reply_to.n, (long long)w->cfg->reply_ttl);
+    }
+    return a;
+}
+
+static void bury_done(redisAsyncContext *c, void *r, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *reply = r;
+    if (!reply) return;
+    if (reply->type == REDIS_REPLY_ERROR) log_error("moving a job to the dead list failed: %s", reply->str);
+    w->unacked--;
+    worker_job_released(w);
+}
+
+/* A job that cannot run: dead entry (and a result record when its id is known), moved
+ * out of the in-flight list atomically. */
+static void bury(struct job *j, const char *type, const char *reason)
+{
+    struct worker *w = j->w;
+    const char *q = w->cfg->queues[j->qidx];
+    int64_t now = now_ms();
+    log_warn("job id=%.*s queue=%s moved to the dead list: %s: %s", (int)j->env.id.n,
+             j->env.id.p ? j->env.id.p : "", q, type, reason);
+    if (j->env.id.n) {
+        struct buf rec = {0};
+        struct result_rec rr = {.id = j->env.id, .status = FAC_ST_ERROR, .err_type = type,
+                                .err_msg = {reason, (uint32_t)strlen(reason)},
+                                .attempt = j->env.attempt, .started_at = now, .ended_at = now,
+                                .worker = w->wid};
+        record_pack_result(&rec, &rr);
+        char k[FAC_KEY_MAX];
+        redisAsyncCommand(w->cmd, log_reply_error, "SET result", "SET %s %b EX %lld",
+                          key_result(k, w->cfg->prefix, j->env.id.p, j->env.id.n), rec.data,
+                          rec.len, (long long)w->cfg->result_ttl);
+        if (j->env.reply_to.n)
+            redisAsyncCommand(w->cmd, log_reply_error, "LPUSH reply_to", "LPUSH %b %b",
+                              j->env.reply_to.p, (size_t)j->env.reply_to.n, rec.data, rec.len);
+        buf_free(&rec);
+    }
+    struct buf dead = {0};
+    struct dead_rec d = {.id = j->env.id, .queue = q, .reason = reason, .err_type = type,
+                         .worker = w->wid, .attempt = j->env.id.n ? j->env.attempt : -1,
+                         .failed_at = now, .job = {j->raw, (uint32_t)j->raw_len}};
+    record_pack_dead(&dead, &d);
+    char dk[FAC_KEY_MAX], cap[24];
+    snprintf(cap, sizeof cap, "%lld", (long long)w->cfg->dead_max);
+    w->unacked++;
+    /* EVAL, not EVALSHA: this path is rare and must work even after SCRIPT FLUSH. */
+    redisAsyncCommand(w->cmd, bury_done, w, "EVAL %s 2 %s %s %b %b dead %s", script_move.src,
+                      w->inflight_key[j->qidx], key_dead(dk, w->cfg->prefix, q), j->raw,
+                      j->raw_len, dead.data, dead.len, cap);
+    buf_free(&dead);
+    release(j);
+}
+
+/* Result record + audit row for an outcome; then the slot is free for the next job. */
+static void finish(struct job *j, const char *status, const char *err_type, struct str err_msg,
+                   const msgpack_object *result, int64_t started_at, double duration_ms,
+                   int64_t attempt)
+{
+    struct worker *w = j->w;
+    struct result_rec rr = {.id = j->env.id, .status = status, .result = result,
+                            .err_type = err_type, .err_msg = err_msg, .attempt = attempt,
+                            .started_at = started_at,
+                            .ended_at = started_at + (int64_t)llround(duration_ms),
+                            .duration_ms = duration_ms, .worker = w->wid};
+    struct buf rec = {0};
+    record_pack_result(&rec, &rr);
+    struct ack *a = store_result(j, &rec);
+    buf_free(&rec);
+    struct audit_row row = {.env = &j->env, .status = status, .err_type = err_type,
+                            .err_msg = err_msg, .output = result, .attempt = attempt,
+                            .started_at = started_at, .duration_s = duration_ms / 1000.0,
+                            .worker = w->wid};
+    bool ok = strcmp(status, FAC_ST_SUCCESS) == 0;
+    if (!ok) w->jobs_failed++;
+    log_debug("job id=%.*s tool=%.*s status=%s duration_ms=%.3f", (int)j->env.id.n, j->env.id.p,
+              (int)j->env.tool.n, j->env.tool.p, status, duration_ms);
+    audit_submit(w->audit, &row, a);
+    w->jobs_done++;
+    release(j);
+}
+
+static void exec_done(struct exec_call *call)
+{
+    struct job *j = (struct job *)((char *)call - offsetof(struct job, call));
+    ev_timer_stop(j->w->loop, &j->timeout);
+    double ms = (double)(mono_ns() - j->t0_ns) / 1e6;
+    bool ok = strcmp(call->status, FAC_ST_SUCCESS) == 0;
+    struct str msg = {call->err_msg.data, (uint32_t)call->err_msg.len};
+    finish(j, call->status, ok ? NULL : call->err_type, msg, ok ? &call->result : NULL,
+           j->started_at, ms, j->env.attempt);
+}
+
+static void timeout_fired(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct job *j = t->data;
+    j->ex->cancel(&j->call);
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "tool \"%s\" did not finish within its %g s timeout",
+                     j->tool->name, j->timeout_s);
+    double ms = (double)(mono_ns() - j->t0_ns) / 1e6;
+    finish(j, FAC_ST_TIMEOUT, FAC_ERR_TIMEOUT, (struct str){msg, (uint32_t)n}, NULL, j->started_at,
+           ms, j->env.attempt);
+}
+
+static void run(struct job *j)
+{
+    struct worker *w = j->w;
+    j->state = J_RUN;
+    j->timeout_s = j->tool->timeout;
+    if (j->env.timeout > 0 && j->env.timeout < j->timeout_s) j->timeout_s = j->env.timeout;
+    j->started_at = now_ms();
+    j->t0_ns = mono_ns();
+    memset(&j->call, 0, sizeof j->call);
+    j->call.loop = w->loop;
+    j->call.tool = j->tool;
+    j->call.args = j->env.args;
+    j->call.zone = &j->zone;
+    j->call.done = exec_done;
+    ev_timer_init(&j->timeout, timeout_fired, j->timeout_s, 0);
+    j->timeout.data = j;
+    ev_timer_start(w->loop, &j->timeout);
+    j->ex->start(&j->call);
+}
+
+/* A rescued job (attempt > 0) may have finished before its worker died: then only its
+ * audit row (same name, so never doubled) and its acknowledgement are still owed. */
+static void recheck_done(redisAsyncContext *c, void *r, void *priv)
+{
+    struct job *j = priv;
+    redisReply *reply = r;
+    if (!reply || j->state != J_CHECK) return;
+    if (reply->type != REDIS_REPLY_STRING) {
+        run(j);
+        return;
+    }
+    msgpack_zone z;
+    msgpack_zone_init(&z, 1024);
+    msgpack_object rec;
+    size_t off = 0;
+    const msgpack_object *st, *res, *err, *att, *start, *dur;
+    if (msgpack_unpack(reply->str, reply->len, &off, &z, &rec) != MSGPACK_UNPACK_SUCCESS ||
+        !(st = mp_get(&rec, "status")) || st->type != MSGPACK_OBJECT_STR ||
+        !(att = mp_get(&rec, "attempt")) || !(start = mp_get(&rec, "started_at")) ||
+        !(dur = mp_get(&rec, "duration_ms"))) {
+        msgpack_zone_destroy(&z);
+        run(j); /* not a record this worker wrote: run the job as if none existed */
+        return;
+    }
+    log_info("job id=%.*s already has a result (attempt %lld): acknowledging without running it "
+             "again", (int)j->env.id.n, j->env.id.p, (long long)att->via.i64);
+    char status[32];
+    snprintf(status, sizeof status, "%.*s", (int)st->via.str.size, st->via.str.ptr);
+    res = mp_get(&rec, "result");
+    err = mp_get(&rec, "error");
+    const msgpack_object *et = mp_get(err, "type"), *em = mp_get(err, "message");
+    char type[64] = "";
+    if (et && et->type == MSGPACK_OBJECT_STR)
+        snprintf(type, sizeof type, "%.*s", (int)et->via.str.size, et->via.str.ptr);
+    struct str msg = {0};
+    if (em && em->type == MSGPACK_OBJECT_STR) msg = (struct str){em->via.str.ptr, em->via.str.size};
+    struct ack *a = calloc(1, sizeof *a);
+    a->w = j->w;
+    a->qidx = j->qidx;
+    a->raw = j->raw;
+    a->raw_len = j->raw_len;
+    a->stored = true;
+    j->raw = NULL;
+    j->w->unacked++;
+    struct audit_row row = {.env = &j->env, .status = status, .err_type = err ? type : NULL,
+                            .err_msg = msg, .output = res, .attempt = att->via.i64,
+                            .started_at = start->via.i64, .duration_s = dur->via.f64 / 1000.0,
+                            .worker = j->w->wid};
+    audit_submit(j->w->audit, &row, a);
+    msgpack_zone_destroy(&z);
+    release(j);
+}
+
+void job_start(struct worker *w, int qidx, const char *raw, size_t len)
+{
+    struct job *j = w->free_jobs;
+    w->free_jobs = j->next_free;
+    w->running++;
+    j->state = J_CHECK;
+    j->qidx = qidx;
+    j->raw = malloc(len ? len : 1);
+    memcpy(j->raw, raw, len);
+    j->raw_len = len;
+    msgpack_zone_init(&j->zone, 2048);
+    char why[512];
+    enum envelope_status st = envelope_decode(j->raw, len, (size_t)w->cfg->max_payload, &j->zone,
+                                              &j->env, why, sizeof why);
+    if (st != ENV_OK) {
+        bury(j, envelope_error_type(st), why);
+        return;
+    }
+    j->tool = config_tool(w->cfg, j->env.tool.p, j->env.tool.n);
+    j->ex = j->tool ? exec_for(j->tool) : NULL;
+    if (!j->ex) {
+        snprintf(why, sizeof why, "tool \"%.*s\" is not configured on this worker: add it to "
+                 "\"tools\" in the config or fix the job's \"tool\"", (int)j->env.tool.n,
+                 j->env.tool.p);
+        bury(j, FAC_ERR_UNKNOWN_TOOL, why);
+        return;
+    }
+    if (j->env.attempt > 0) {
+        char k[FAC_KEY_MAX];
+        redisAsyncCommand(w->cmd, recheck_done, j, "GET %s",
+                          key_result(k, w->cfg->prefix, j->env.id.p, j->env.id.n));
+        return;
+    }
+    run(j);
+}
+
+void job_abort_all(struct worker *w)
+{
+    for (int64_t i = 0; i < w->cfg->concurrency; i++) {
+        struct job *j = &w->jobs[i];
+        if (j->state == J_FREE) continue;
+        if (j->state == J_RUN) {
+            ev_timer_stop(w->loop, &j->timeout);
+            j->ex->cancel(&j->call);
+        }
+        log_info("job id=%.*s aborted: it stays in flight and goes back to its queue",
+                 (int)j->env.id.n, j->env.id.p);
+        release(j);
+    }
+}

@@ -1,0 +1,438 @@
+/*
+ * Prefork supervisor (DESIGN §5). A plain signal loop: every signal it handles is
+ * blocked and taken synchronously with sigtimedwait, so none is lost and no handler
+ * races the loop. Each turn reads like a story: reap the dead, put their jobs back,
+ * handle the signal that woke us, kill the stuck, bring the pool to size.
+ */
+#include "supervisor.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "fac/protocol.h"
+#include "log.h"
+#include "redis.h"
+#include "requeue.h"
+#include "rss.h"
+#include "scripts.h"
+#include "shm.h"
+#include "worker.h"
+
+#define TICK_MS 100
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 30000
+#define HEALTHY_LIFETIME_MS 30000 /* a worker that lived this long resets the backoff */
+#define MAX_PENDING 4096
+
+struct sup_worker {
+    pid_t pid; /* 0: the slot is free */
+    int gen;
+    bool retiring;   /* told to stop: scale down, rolling reload, pool stop */
+    int64_t born_ms; /* monotonic */
+    int64_t term_ms; /* when we sent SIGTERM to a stuck or oversized worker */
+    bool killed;     /* SIGKILL sent */
+};
+
+struct pending_requeue {
+    char wid[128];
+    bool crashed;
+};
+
+struct supervisor {
+    struct fac_config *cfg;
+    int cli_workers;
+    int target;
+    int gen;
+    pid_t pid;
+    struct pool_shm *shm;
+    struct sup_worker w[FAC_MAX_WORKERS];
+    bool stopping, fast;
+    int64_t stop_ms;
+    bool boot_failed;
+    int failures;
+    int64_t next_spawn_ms;
+    struct redis_target rt;
+    redisContext *redis;
+    int64_t redis_retry_ms;
+    struct pending_requeue pending[MAX_PENDING];
+    size_t npending;
+};
+
+/* ---- Redis (synchronous; only for requeues) ---- */
+
+static redisContext *sup_redis(struct supervisor *s)
+{
+    if (s->redis && !s->redis->err) return s->redis;
+    if (s->redis) {
+        redisFree(s->redis);
+        s->redis = NULL;
+    }
+    if (mono_ms() < s->redis_retry_ms) return NULL;
+    enum redis_connect_status st;
+    char err[1400];
+    s->redis = redis_connect_sync(&s->rt, 2.0, &st, err, sizeof err);
+    if (!s->redis) {
+        s->redis_retry_ms = mono_ms() + 1000;
+        log_warn("%s; retrying in 1 s", err);
+    }
+    return s->redis;
+}
+
+static void sup_requeue_pending(struct supervisor *s)
+{
+    while (s->npending) {
+        redisContext *c = sup_redis(s);
+        if (!c) return;
+        struct pending_requeue *p = &s->pending[0];
+        struct requeue_stats st;
+        char err[1024];
+        if (requeue_worker(c, s->cfg, p->wid, p->crashed, &st, err, sizeof err)) {
+            log_warn("%s; will retry", err);
+            redisFree(s->redis);
+            s->redis = NULL;
+            return;
+        }
+        if (st.requeued || st.dead)
+            log_info("requeued the jobs of worker %s: requeued=%d dead=%d%s", p->wid, st.requeued,
+                     st.dead, p->crashed ? " (attempt + 1)" : "");
+        memmove(&s->pending[0], &s->pending[1], --s->npending * sizeof *s->pending);
+    }
+}
+
+/* ---- workers ---- */
+
+static int count_alive(const struct supervisor *s)
+{
+    int n = 0;
+    for (int i = 0; i < FAC_MAX_WORKERS; i++) n += s->w[i].pid != 0;
+    return n;
+}
+
+static void sup_signal_all(struct supervisor *s, int sig)
+{
+    for (int i = 0; i < FAC_MAX_WORKERS; i++)
+        if (s->w[i].pid) kill(s->w[i].pid, sig);
+}
+
+static void sup_spawn_worker(struct supervisor *s)
+{
+    int i = 0;
+    while (i < FAC_MAX_WORKERS && s->w[i].pid) i++;
+    if (i == FAC_MAX_WORKERS) return;
+    struct worker_slot *slot = &s->shm->slots[i];
+    memset(slot, 0, sizeof *slot);
+    shm_store(&slot->tick_ms, mono_ms());
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork failed: %s; retrying", strerror(errno));
+        s->next_spawn_ms = mono_ms() + 1000;
+        return;
+    }
+    if (pid == 0) {
+        setpgid(0, 0); /* terminal signals reach the supervisor only; it forwards them */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != s->pid) _exit(FAC_EXIT_CRASH);
+        if (s->redis) close(s->redis->fd);
+        log_set_role("wrk");
+        exit(worker_main(s->cfg, s->shm, i));
+    }
+    s->w[i] = (struct sup_worker){.pid = pid, .gen = s->gen, .born_ms = mono_ms()};
+    log_info("started worker pid=%d slot=%d generation=%d", (int)pid, i, s->gen);
+}
+
+static void sup_retire(struct supervisor *s, int i, const char *why)
+{
+    s->w[i].retiring = true;
+    kill(s->w[i].pid, SIGTERM);
+    log_info("stopping worker pid=%d (%s)", (int)s->w[i].pid, why);
+}
+
+static void sup_kill_stuck(struct supervisor *s, int i, const char *why)
+{
+    struct sup_worker *w = &s->w[i];
+    log_warn("worker pid=%d %s: sending SIGTERM, SIGKILL in %g s", (int)w->pid, why,
+             s->cfg->kill_grace);
+    kill(w->pid, SIGTERM);
+    w->term_ms = mono_ms();
+}
+
+static void sup_check_workers(struct supervisor *s)
+{
+    int64_t now = mono_ms();
+    int64_t stale_ms = (int64_t)(s->cfg->heartbeat_timeout * 1000);
+    int64_t grace_ms = (int64_t)(s->cfg->kill_grace * 1000);
+    int64_t stop_deadline = s->stop_ms + (int64_t)(s->cfg->shutdown_timeout * 1000) + grace_ms;
+    for (int i = 0; i < FAC_MAX_WORKERS; i++) {
+        struct sup_worker *w = &s->w[i];
+        if (!w->pid || w->killed) continue;
+        bool overdue = (w->term_ms && now - w->term_ms >= grace_ms) ||
+                       (s->stopping && !s->fast && now >= stop_deadline) ||
+                       (s->stopping && s->fast && now - s->stop_ms >= grace_ms);
+        if (overdue) {
+            log_warn("worker pid=%d did not exit in time: SIGKILL", (int)w->pid);
+            kill(w->pid, SIGKILL);
+            w->killed = true;
+            continue;
+        }
+        if (w->term_ms) continue;
+        int64_t tick = shm_load(&s->shm->slots[i].tick_ms);
+        if (now - tick > stale_ms) {
+            char why[128];
+            snprintf(why, sizeof why, "has not ticked for %.1f s (its event loop is blocked)",
+                     (double)(now - tick) / 1000.0);
+            sup_kill_stuck(s, i, why);
+            continue;
+        }
+        int64_t rss = rss_bytes(w->pid);
+        if (rss > s->cfg->max_memory_hard) {
+            char why[128];
+            snprintf(why, sizeof why, "uses %lld MB, over max_memory_hard (%lld MB)",
+                     (long long)(rss >> 20), (long long)(s->cfg->max_memory_hard >> 20));
+            sup_kill_stuck(s, i, why);
+        }
+    }
+}
+
+static void sup_note_exit(struct supervisor *s, int i, int status)
+{
+    struct sup_worker *w = &s->w[i];
+    int64_t lived = mono_ms() - w->born_ms;
+    bool signaled = WIFSIGNALED(status);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (signaled)
+        log_warn("worker pid=%d killed by signal %d after %.1f s", (int)w->pid, WTERMSIG(status),
+                 (double)lived / 1000.0);
+    else if (code != FAC_EXIT_OK)
+        log_warn("worker pid=%d exited with code %d after %.1f s", (int)w->pid, code,
+                 (double)lived / 1000.0);
+    else
+        log_info("worker pid=%d exited after %.1f s", (int)w->pid, (double)lived / 1000.0);
+
+    /* A crash may be the job's fault: its jobs come back with attempt + 1. A clean exit,
+     * a boot error or a lost Redis is not: attempt unchanged. */
+    bool crashed = signaled || (code != FAC_EXIT_OK && code != FAC_EXIT_BOOT && code != FAC_EXIT_REDIS);
+    if (s->npending < MAX_PENDING) {
+        struct pending_requeue *p = &s->pending[s->npending++];
+        snprintf(p->wid, sizeof p->wid, "%s:%d", s->cfg->host_id, (int)w->pid);
+        p->crashed = crashed;
+    }
+    if (code == FAC_EXIT_BOOT) {
+        if (!s->boot_failed)
+            log_error("a worker failed to boot (exit code 3: bad config or credentials): not "
+                      "starting more workers; fix the config and restart the pool");
+        s->boot_failed = true;
+    } else if (signaled || code != FAC_EXIT_OK) {
+        if (lived >= HEALTHY_LIFETIME_MS) s->failures = 0;
+        s->failures++;
+        int64_t delay = BACKOFF_FIRST_MS << (s->failures - 1 < 9 ? s->failures - 1 : 9);
+        if (delay > BACKOFF_MAX_MS) delay = BACKOFF_MAX_MS;
+        s->next_spawn_ms = mono_ms() + delay;
+        if (s->failures > 1)
+            log_warn("%d worker failures in a row: next start in %lld ms", s->failures,
+                     (long long)delay);
+    } else if (lived >= HEALTHY_LIFETIME_MS) {
+        s->failures = 0;
+    }
+    memset(&s->shm->slots[i], 0, sizeof s->shm->slots[i]);
+    *w = (struct sup_worker){0};
+}
+
+static void sup_reap(struct supervisor *s)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        for (int i = 0; i < FAC_MAX_WORKERS; i++)
+            if (s->w[i].pid == pid) {
+                sup_note_exit(s, i, status);
+                break;
+            }
+}
+
+/* Brings the pool to `target` workers of the current generation. During a reload the
+ * old generation is replaced one by one: start one new worker, wait until it is ready,
+ * stop one old worker, wait until it is gone. */
+static void sup_maintain(struct supervisor *s)
+{
+    if (s->stopping || s->boot_failed) return;
+    int cur = 0, old = 0, old_retiring = 0, cur_booting = 0;
+    for (int i = 0; i < FAC_MAX_WORKERS; i++) {
+        struct sup_worker *w = &s->w[i];
+        if (!w->pid) continue;
+        if (w->gen != s->gen) {
+            if (w->retiring) old_retiring++;
+            else old++;
+        } else if (!w->retiring) {
+            cur++;
+            cur_booting += shm_load(&s->shm->slots[i].state) == WS_BOOTING;
+        }
+    }
+    bool may_spawn = mono_ms() >= s->next_spawn_ms;
+    if (old || old_retiring) {
+        if (old_retiring || cur_booting) return;
+        if (cur < s->target && cur + old <= s->target) {
+            if (may_spawn) sup_spawn_worker(s);
+            return;
+        }
+        for (int i = 0; i < FAC_MAX_WORKERS; i++)
+            if (s->w[i].pid && s->w[i].gen != s->gen && !s->w[i].retiring) {
+                sup_retire(s, i, "replaced after reload");
+                return;
+            }
+        return;
+    }
+    while (cur < s->target && may_spawn) {
+        sup_spawn_worker(s);
+        cur++;
+        may_spawn = s->failures == 0; /* after a failure, one start per backoff step */
+        if (!may_spawn) break;
+    }
+    for (int i = FAC_MAX_WORKERS; i-- > 0 && cur > s->target;)
+        if (s->w[i].pid && !s->w[i].retiring) {
+            sup_retire(s, i, "scaling down");
+            cur--;
+        }
+}
+
+/* ---- signals ---- */
+
+static void sup_stop(struct supervisor *s, bool fast)
+{
+    if (s->stopping && (s->fast || !fast)) return;
+    log_info("%s stop: %d workers", fast ? "fast" : "graceful", count_alive(s));
+    if (!s->stopping) s->stop_ms = mono_ms();
+    s->stopping = true;
+    s->fast = fast;
+    sup_signal_all(s, fast ? SIGQUIT : SIGTERM);
+}
+
+static void sup_reload(struct supervisor *s)
+{
+    char err[1024];
+    struct fac_config *nc = config_load(s->cfg->path, err, sizeof err);
+    if (!nc) {
+        log_error("reload refused, keeping the running config: %s", err);
+        return;
+    }
+    struct redis_target nt;
+    if (redis_target_parse(nc->redis, nc->redis_password_file, &nt, err, sizeof err)) {
+        log_error("reload refused, keeping the running config: %s", err);
+        config_free(nc);
+        return;
+    }
+    enum log_level lvl = LOG_INFO;
+    log_level_parse(nc->log_level, &lvl);
+    log_init("sup", nc->log_file, lvl);
+    config_free(s->cfg);
+    s->cfg = nc;
+    s->target = s->cli_workers ? s->cli_workers : (int)nc->workers;
+    if (memcmp(&nt, &s->rt, sizeof nt) != 0) {
+        if (s->redis) redisFree(s->redis);
+        s->redis = NULL;
+        s->rt = nt;
+    }
+    s->gen++;
+    s->boot_failed = false;
+    log_info("config reloaded from %s: replacing workers one by one (generation %d, %d workers)",
+             nc->path, s->gen, s->target);
+}
+
+static void sup_handle_signal(struct supervisor *s, int sig)
+{
+    switch (sig) {
+    case SIGTERM:
+    case SIGINT: sup_stop(s, false); break;
+    case SIGQUIT: sup_stop(s, true); break;
+    case SIGHUP: sup_reload(s); break;
+    case SIGTTIN:
+        if (s->target < FAC_MAX_WORKERS) s->target++;
+        log_info("TTIN: %d workers", s->target);
+        break;
+    case SIGTTOU:
+        if (s->target > 1) s->target--;
+        log_info("TTOU: %d workers", s->target);
+        break;
+    case SIGTSTP: {
+        int32_t quiet = !shm_load(&s->shm->quiet);
+        shm_store(&s->shm->quiet, quiet);
+        log_info("TSTP: pool %s", quiet ? "quiet (not fetching)" : "fetching again");
+        sup_signal_all(s, SIGTSTP);
+        break;
+    }
+    case SIGUSR1:
+        log_reopen();
+        sup_signal_all(s, SIGUSR1);
+        log_info("USR1: log file reopened");
+        break;
+    default: break; /* SIGCHLD: reaped on every turn */
+    }
+}
+
+static const int sup_signals[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP, SIGTTIN,
+                                  SIGTTOU, SIGTSTP, SIGUSR1, SIGCHLD};
+
+int supervisor_run(struct fac_config *cfg, int cli_workers)
+{
+    static struct supervisor sup;
+    struct supervisor *s = &sup;
+    s->cfg = cfg;
+    s->cli_workers = cli_workers;
+    s->target = cli_workers ? cli_workers : (int)cfg->workers;
+    s->pid = getpid();
+    scripts_init();
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof sup_signals / sizeof *sup_signals; i++) sigaddset(&set, sup_signals[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+
+    char err[1400];
+    if (redis_target_parse(cfg->redis, cfg->redis_password_file, &s->rt, err, sizeof err)) {
+        log_error("%s: %s", cfg->path ? cfg->path : "config", err);
+        return FAC_EXIT_BOOT;
+    }
+    enum redis_connect_status st;
+    s->redis = redis_connect_sync(&s->rt, 2.0, &st, err, sizeof err);
+    if (st == REDIS_CONNECT_AUTH) {
+        log_error("%s", err);
+        return FAC_EXIT_BOOT;
+    }
+    if (!s->redis) log_warn("%s; starting workers anyway (they retry with backoff)", err);
+    else if (requeue_orphans(s->redis, cfg, err, sizeof err) < 0) log_warn("%s", err);
+
+    s->shm = mmap(NULL, sizeof *s->shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (s->shm == MAP_FAILED) {
+        log_error("mmap of the worker table failed: %s", strerror(errno));
+        return FAC_EXIT_CRASH;
+    }
+    char where[1200];
+    log_info("fac-worker %s: %d workers x %lld concurrency, redis %s, prefix %s", "0.1.0",
+             s->target, (long long)cfg->concurrency,
+             redis_target_display(&s->rt, where, sizeof where), cfg->prefix);
+    for (;;) {
+        sup_reap(s);
+        sup_requeue_pending(s);
+        if ((s->stopping || s->boot_failed) && count_alive(s) == 0) break;
+        sup_check_workers(s);
+        sup_maintain(s);
+        struct timespec ts = {0, TICK_MS * 1000000L};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig > 0) sup_handle_signal(s, sig);
+    }
+    if (s->npending)
+        log_warn("exiting with %zu workers' jobs not requeued (Redis unreachable): the next "
+                 "supervisor on host %s rescues them", s->npending, s->cfg->host_id);
+    log_info("supervisor exiting");
+    int rc = s->boot_failed && !s->stopping ? FAC_EXIT_BOOT : FAC_EXIT_OK;
+    if (s->redis) redisFree(s->redis);
+    config_free(s->cfg);
+    return rc;
+}
