@@ -22,6 +22,7 @@ void buf_reserve(struct buf *b, size_t extra)
 
 void buf_append(struct buf *b, const void *p, size_t n)
 {
+    if (n == 0) return; /* msgpack-c passes (NULL, 0) for empty strings */
     buf_reserve(b, n);
     memcpy(b->data + b->len, p, n);
     b->len += n;

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,7 +116,7 @@ int64_t config_parse_size(const char *s)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || errno || v < 0) return -1;
+    if (end == s || errno || !isfinite(v) || v < 0) return -1;
     while (*end == ' ') end++;
     double mult = 1;
     switch (toupper((unsigned char)*end)) {
@@ -143,16 +144,16 @@ static int set_number(struct ctx *x, const char *path, const struct cfg_entry *e
         *out = (double)n;
     } else if (json_is_number(v)) {
         *out = json_number_value(v);
-        if (e->type != T_SECS && json_is_real(v) && *out != (double)(int64_t)*out)
-            return fail(x, path, "expected a whole number, got %g", *out);
     } else {
         const char *want = e->type == T_SIZE ? "a size (bytes or \"512MB\")"
                            : e->type == T_SECS ? "a number of seconds"
                                                : "an integer";
         return fail(x, path, "expected %s, got %s", want, json_kind(v));
     }
-    if (*out < e->min || *out > e->max)
+    if (!(*out >= e->min && *out <= e->max))
         return fail(x, path, "%g is out of range [%g, %g]", *out, e->min, e->max);
+    if (e->type != T_SECS && *out != (double)(int64_t)*out)
+        return fail(x, path, "expected a whole number, got %g", *out);
     return 0;
 }
 

@@ -73,6 +73,23 @@ static const struct str_field str_fields[] = {
     SF(session_id, 255), SF(ip_address, 255), SF(source_app, 255),
 };
 
+static bool usable_str(const msgpack_object *v, uint32_t max, struct str *out)
+{
+    struct str s = {0};
+    if (!v || v->type != MSGPACK_OBJECT_STR || !get_str(v, &s)) return false;
+    if (s.n == 0 || s.n > max || has_control(s)) return false;
+    *out = s;
+    return true;
+}
+
+/* Before any check: the id and reply_to when they are well-formed, so that a refused
+ * envelope can still be answered (result record, reply_to). */
+static void peek_id_reply(struct envelope *e)
+{
+    usable_str(mp_get(&e->root, "id"), FAC_JOB_ID_MAX, &e->id);
+    usable_str(mp_get(&e->root, "reply_to"), 512, &e->reply_to);
+}
+
 static enum envelope_status read_id_tool(struct envelope *e, char *err, size_t errlen)
 {
     const msgpack_object *id = mp_get(&e->root, "id");
@@ -83,7 +100,6 @@ static enum envelope_status read_id_tool(struct envelope *e, char *err, size_t e
     if (s.n == 0 || s.n > FAC_JOB_ID_MAX)
         return ERR("\"id\" must have 1-%d bytes, got %u", FAC_JOB_ID_MAX, s.n);
     if (has_control(s)) return ERR("\"id\" must not contain control characters");
-    e->id = s;
     const msgpack_object *tool = mp_get(&e->root, "tool");
     if (!tool) return ERR("the envelope has no \"tool\": name a configured tool");
     if (tool->type != MSGPACK_OBJECT_STR)
@@ -168,6 +184,7 @@ enum envelope_status envelope_decode(const char *data, size_t len, size_t max_pa
     }
     if (e->root.type != MSGPACK_OBJECT_MAP)
         return ERR("the envelope must be a msgpack map, got %s", type_name(&e->root));
+    peek_id_reply(e);
     enum envelope_status rc = check_duplicate_keys(&e->root, err, errlen);
     if (rc == ENV_OK) rc = read_id_tool(e, err, errlen);
     if (rc == ENV_OK) rc = read_numbers(e, err, errlen);
@@ -181,6 +198,7 @@ enum envelope_status envelope_decode(const char *data, size_t len, size_t max_pa
         const struct str_field *f = &str_fields[i];
         const msgpack_object *v = mp_map_get(&e->root, f->key, strlen(f->key));
         struct str *dst = (struct str *)((char *)e + f->off);
+        *dst = (struct str){0};
         if (v && !get_str(v, dst))
             return ERR("\"%s\" must be a string, got %s", f->key, type_name(v));
         if (dst->n > f->max) return ERR("\"%s\" is longer than %u bytes", f->key, f->max);

@@ -72,8 +72,8 @@ enum mp_check_status mp_check(const void *data, size_t len, int max_depth)
         if (h.kind == 1 || h.kind == 2) {
             if (h.kind == 2) n *= 2;
             if (n > len - pos) return MP_TRUNCATED; /* every element takes a byte at least */
-            if (n == 0) continue;
             if (depth + 1 > max_depth) return MP_TOO_DEEP;
+            if (n == 0) continue;
             remain[++depth] = n;
             continue;
         }

@@ -1,23 +1,25 @@
 /* msgpack → JSON text (valid UTF-8, optional redaction) and jansson → msgpack. */
 #include "mpjson.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mp.h"
 
 static const char *const secret_words[] = {"password", "api_key", "secret", "token", "auth"};
 
+/* Case-insensitive search of every byte of the key (keys may be long or hold NULs). */
 bool mpjson_key_is_secret(const char *k, size_t n)
 {
-    char low[256];
-    if (n >= sizeof low) n = sizeof low - 1;
-    for (size_t i = 0; i < n; i++) low[i] = (char)tolower((unsigned char)k[i]);
-    low[n] = '\0';
-    for (size_t i = 0; i < sizeof secret_words / sizeof *secret_words; i++)
-        if (strstr(low, secret_words[i])) return true;
+    for (size_t w = 0; w < sizeof secret_words / sizeof *secret_words; w++) {
+        size_t wn = strlen(secret_words[w]);
+        for (size_t i = 0; i + wn <= n; i++)
+            if (strncasecmp(k + i, secret_words[w], wn) == 0) return true;
+    }
     return false;
 }
 
@@ -88,6 +90,17 @@ static void write_base64(struct buf *out, const char *s, size_t n)
     buf_putc(out, '"');
 }
 
+/* The shortest text that reads back as the same double. */
+static void write_double(struct buf *out, double d)
+{
+    char tmp[32];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d) break;
+    }
+    buf_puts(out, tmp);
+}
+
 static void write_key(struct buf *out, const msgpack_object *k)
 {
     if (k->type == MSGPACK_OBJECT_STR) {
@@ -109,7 +122,7 @@ void mpjson_write(struct buf *out, const msgpack_object *o, bool redact)
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: buf_printf(out, "%" PRId64, o->via.i64); return;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-        if (isfinite(o->via.f64)) buf_printf(out, "%.17g", o->via.f64);
+        if (isfinite(o->via.f64)) write_double(out, o->via.f64);
         else buf_puts(out, "null");
         return;
     case MSGPACK_OBJECT_STR: mpjson_write_str(out, o->via.str.ptr, o->via.str.size); return;

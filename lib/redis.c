@@ -64,7 +64,15 @@ static int parse_unix(const char *rest, struct redis_target *t, char *err, size_
     t->path[n] = '\0';
     if (q) {
         const char *db = strstr(q, "db=");
-        if (db) t->db = atoi(db + 3);
+        if (db) {
+            char *end;
+            long v = strtol(db + 3, &end, 10);
+            if (end == db + 3 || (*end && *end != '&') || v < 0 || v > 100000) {
+                snprintf(err, errlen, "redis URL: db= must be a database number");
+                return -1;
+            }
+            t->db = (int)v;
+        }
         const char *pw = strstr(q, "password=");
         if (pw) {
             const char *end = strchr(pw, '&');

@@ -1,0 +1,532 @@
+/*
+ * config_load, config_tool and config_parse_size against docs/configuration.md: the
+ * built-in defaults, a complete file, and every kind of mistake, which must be refused
+ * with a message naming the file and the key. Files are written to a private temp dir.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "support.h"
+
+#define MB (1024LL * 1024)
+
+static char dir[PATH_MAX];
+static char cfg_path[PATH_MAX + 16];
+static char err[2048];
+static struct fac_config *cfg; /* the config a test loaded; freed after each test */
+
+static int make_dir(void **state)
+{
+    return tmpdir_create(dir, sizeof dir);
+}
+
+static int remove_dir(void **state)
+{
+    return tmpdir_remove(dir);
+}
+
+static int free_config(void **state)
+{
+    config_free(cfg);
+    cfg = NULL;
+    return 0;
+}
+
+/* Writes json to fac.json in the temp dir and loads it into cfg. */
+static struct fac_config *load(const char *json)
+{
+    assert_int_equal(tmpdir_write(dir, "fac.json", json, cfg_path, sizeof cfg_path), 0);
+    err[0] = '\0';
+    cfg = config_load(cfg_path, err, sizeof err);
+    return cfg;
+}
+
+static void assert_loads(const char *json)
+{
+    if (!load(json)) fail_msg("config refused: %s", err);
+}
+
+/* The file is refused with a message naming the file and containing needle. */
+static void assert_refused(const char *json, const char *needle)
+{
+    assert_null(load(json));
+    assert_contains(err, cfg_path);
+    assert_contains(err, needle);
+}
+
+static const struct tool_cfg *tool(const char *name)
+{
+    const struct tool_cfg *t = config_tool(cfg, name, strlen(name));
+    if (!t) fail_msg("no tool \"%s\"", name);
+    return t;
+}
+
+/* ---- defaults ---- */
+
+static void defaults_serve_short_default_long_in_that_order(void **state)
+{
+    cfg = config_load(NULL, err, sizeof err);
+    assert_non_null(cfg);
+    assert_null(cfg->path);
+    assert_int_equal(cfg->nqueues, 3);
+    assert_string_equal(cfg->queues[0], "short");
+    assert_string_equal(cfg->queues[1], "default");
+    assert_string_equal(cfg->queues[2], "long");
+}
+
+static void defaults_run_two_workers_of_sixteen_jobs(void **state)
+{
+    cfg = config_load(NULL, err, sizeof err);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->workers, 2);
+    assert_int_equal(cfg->concurrency, 16);
+}
+
+static void defaults_cap_memory_at_256mb_and_the_hard_cap_at_twice_that(void **state)
+{
+    cfg = config_load(NULL, err, sizeof err);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->max_memory, 256 * MB);
+    assert_int_equal(cfg->max_memory_hard, 512 * MB);
+}
+
+static void defaults_configure_the_four_safe_builtins_with_the_tool_timeout(void **state)
+{
+    static const char *const names[] = {"echo", "noop", "sleep", "fail"};
+    cfg = config_load(NULL, err, sizeof err);
+    assert_non_null(cfg);
+    assert_float_equal(cfg->tool_timeout, 60, 0);
+    assert_int_equal(cfg->ntools, 4);
+    for (size_t i = 0; i < 4; i++) {
+        const struct tool_cfg *t = tool(names[i]);
+        assert_string_equal(t->kind, "builtin");
+        assert_string_equal(t->builtin, names[i]);
+        assert_float_equal(t->timeout, 60, 0);
+        assert_int_equal(t->max_attempts, 1);
+    }
+}
+
+static void defaults_match_the_rest_of_the_documented_table(void **state)
+{
+    cfg = config_load(NULL, err, sizeof err);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->redis, "redis://127.0.0.1:11000/0");
+    assert_null(cfg->redis_password_file);
+    assert_string_equal(cfg->prefix, "fac");
+    assert_non_null(cfg->host_id);
+    assert_int_equal(cfg->max_jobs, 50000);
+    assert_float_equal(cfg->shutdown_timeout, 25, 0);
+    assert_float_equal(cfg->heartbeat_timeout, 30, 0);
+    assert_float_equal(cfg->kill_grace, 5, 0);
+    assert_float_equal(cfg->result_ttl, 600, 0);
+    assert_float_equal(cfg->reply_ttl, 60, 0);
+    assert_int_equal(cfg->max_payload, 16 * MB);
+    assert_int_equal(cfg->dead_max, 10000);
+    assert_false(cfg->test_tools);
+    assert_null(cfg->log_file);
+    assert_string_equal(cfg->log_level, "info");
+    assert_string_equal(cfg->audit.to, "jsonl");
+    assert_string_equal(cfg->audit.path, "fac-audit.jsonl");
+    assert_int_equal(cfg->audit.batch, 500);
+    assert_int_equal(cfg->audit.flush_ms, 50);
+}
+
+/* ---- a complete file ---- */
+
+static const char full_file[] =
+    "{\n"
+    "  \"redis\": \"redis://:pw@10.0.0.5:6380/2\",\n"
+    "  \"redis_password_file\": \"/etc/fac/redis.pw\",\n"
+    "  \"prefix\": \"bench\",\n"
+    "  \"queues\": [\"high\", \"low\"],\n"
+    "  \"host_id\": \"node-1\",\n"
+    "  \"workers\": 4,\n"
+    "  \"concurrency\": 64,\n"
+    "  \"max_memory\": \"512MB\",\n"
+    "  \"max_memory_hard\": \"2GB\",\n"
+    "  \"max_jobs\": 0,\n"
+    "  \"shutdown_timeout\": 10.5,\n"
+    "  \"heartbeat_timeout\": 3,\n"
+    "  \"kill_grace\": 1,\n"
+    "  \"result_ttl\": 120,\n"
+    "  \"reply_ttl\": 30,\n"
+    "  \"max_payload\": \"1MB\",\n"
+    "  \"dead_max\": 50,\n"
+    "  \"tool_timeout\": 15,\n"
+    "  \"test_tools\": true,\n"
+    "  \"log_file\": \"/var/log/fac.log\",\n"
+    "  \"log_level\": \"debug\",\n"
+    "  \"audit\": {\"to\": \"none\", \"path\": \"/tmp/a.jsonl\", \"batch\": 10, \"flush_ms\": 5},\n"
+    "  \"tools\": {\n"
+    "    \"echo\": {\"kind\": \"builtin\", \"timeout\": 2.5, \"max_attempts\": 3},\n"
+    "    \"slow\": {\"builtin\": \"sleep\"},\n"
+    "    \"leak\": {}\n"
+    "  }\n"
+    "}\n";
+
+static void a_full_file_sets_every_top_level_key(void **state)
+{
+    assert_loads(full_file);
+    assert_string_equal(cfg->path, cfg_path);
+    assert_string_equal(cfg->redis, "redis://:pw@10.0.0.5:6380/2");
+    assert_string_equal(cfg->redis_password_file, "/etc/fac/redis.pw");
+    assert_string_equal(cfg->prefix, "bench");
+    assert_int_equal(cfg->nqueues, 2);
+    assert_string_equal(cfg->queues[0], "high");
+    assert_string_equal(cfg->queues[1], "low");
+    assert_string_equal(cfg->host_id, "node-1");
+    assert_int_equal(cfg->workers, 4);
+    assert_int_equal(cfg->concurrency, 64);
+    assert_int_equal(cfg->max_memory, 512 * MB);
+    assert_int_equal(cfg->max_memory_hard, 2048 * MB);
+    assert_int_equal(cfg->max_jobs, 0);
+    assert_float_equal(cfg->shutdown_timeout, 10.5, 0);
+    assert_float_equal(cfg->heartbeat_timeout, 3, 0);
+    assert_float_equal(cfg->kill_grace, 1, 0);
+    assert_float_equal(cfg->result_ttl, 120, 0);
+    assert_float_equal(cfg->reply_ttl, 30, 0);
+    assert_int_equal(cfg->max_payload, 1 * MB);
+    assert_int_equal(cfg->dead_max, 50);
+    assert_float_equal(cfg->tool_timeout, 15, 0);
+    assert_true(cfg->test_tools);
+    assert_string_equal(cfg->log_file, "/var/log/fac.log");
+    assert_string_equal(cfg->log_level, "debug");
+}
+
+static void a_full_file_sets_every_audit_key(void **state)
+{
+    assert_loads(full_file);
+    assert_string_equal(cfg->audit.to, "none");
+    assert_string_equal(cfg->audit.path, "/tmp/a.jsonl");
+    assert_int_equal(cfg->audit.batch, 10);
+    assert_int_equal(cfg->audit.flush_ms, 5);
+}
+
+static void a_tools_key_replaces_the_default_tools(void **state)
+{
+    assert_loads(full_file);
+    assert_int_equal(cfg->ntools, 3);
+    const struct tool_cfg *echo = tool("echo");
+    assert_string_equal(echo->kind, "builtin");
+    assert_string_equal(echo->builtin, "echo");
+    assert_float_equal(echo->timeout, 2.5, 0);
+    assert_int_equal(echo->max_attempts, 3);
+    assert_null(config_tool(cfg, "noop", 4));
+}
+
+static void a_tool_names_its_builtin_and_inherits_the_tool_timeout(void **state)
+{
+    assert_loads(full_file);
+    const struct tool_cfg *slow = tool("slow");
+    assert_string_equal(slow->kind, "builtin");
+    assert_string_equal(slow->builtin, "sleep");
+    assert_float_equal(slow->timeout, 15, 0);
+    assert_int_equal(slow->max_attempts, 1);
+}
+
+static void max_memory_hard_defaults_to_twice_a_configured_max_memory(void **state)
+{
+    assert_loads("{\"max_memory\": \"100MB\"}");
+    assert_int_equal(cfg->max_memory_hard, 200 * MB);
+}
+
+static void max_memory_hard_below_max_memory_is_refused(void **state)
+{
+    assert_refused("{\"max_memory\": \"100MB\", \"max_memory_hard\": \"50MB\"}", "max_memory_hard");
+}
+
+/* ---- sizes ---- */
+
+static void size_units_are_powers_of_1024(void **state)
+{
+    assert_int_equal(config_parse_size("512MB"), 512 * MB);
+    assert_int_equal(config_parse_size("64KB"), 64 * 1024);
+    assert_int_equal(config_parse_size("1GB"), 1024 * MB);
+}
+
+static void a_size_without_unit_is_bytes(void **state)
+{
+    assert_int_equal(config_parse_size("1048576"), 1048576);
+}
+
+static void a_size_may_have_a_fraction(void **state)
+{
+    assert_int_equal(config_parse_size("1.5MB"), 1572864);
+}
+
+static void a_word_is_not_a_size(void **state)
+{
+    assert_int_equal(config_parse_size("abc"), -1);
+}
+
+static void a_negative_size_is_not_a_size(void **state)
+{
+    assert_int_equal(config_parse_size("-5MB"), -1);
+}
+
+static void an_unknown_unit_is_not_a_size(void **state)
+{
+    assert_int_equal(config_parse_size("12XB"), -1);
+}
+
+static void an_empty_string_is_not_a_size(void **state)
+{
+    assert_int_equal(config_parse_size(""), -1);
+}
+
+/* strtod accepts "nan"; the header promises -1 for anything that is not a size. */
+static void nan_is_not_a_size(void **state)
+{
+    assert_int_equal(config_parse_size("nan"), -1);
+    assert_int_equal(config_parse_size("nanMB"), -1);
+}
+
+static void a_size_in_the_file_may_be_a_number_of_bytes(void **state)
+{
+    assert_loads("{\"max_memory\": 1048576}");
+    assert_int_equal(cfg->max_memory, 1048576);
+}
+
+static void a_size_in_the_file_may_be_a_string_with_a_fraction(void **state)
+{
+    assert_loads("{\"max_memory\": \"1.5MB\"}");
+    assert_int_equal(cfg->max_memory, 1572864);
+}
+
+static void a_bad_size_in_the_file_names_the_key_and_the_value(void **state)
+{
+    assert_refused("{\"max_memory\": \"12XB\"}", "max_memory");
+    assert_contains(err, "12XB");
+}
+
+/* ---- mistakes ---- */
+
+static void an_unknown_top_level_key_is_refused_by_name(void **state)
+{
+    assert_refused("{\"wrokers\": 2}", "wrokers");
+    assert_contains(err, "unknown key");
+}
+
+static void an_unknown_key_inside_a_tool_is_refused_by_its_path(void **state)
+{
+    assert_refused("{\"tools\": {\"echo\": {\"timout\": 5}}}", "tools.echo.timout");
+}
+
+static void an_unknown_key_inside_audit_is_refused_by_its_path(void **state)
+{
+    assert_refused("{\"audit\": {\"batchsize\": 5}}", "audit.batchsize");
+}
+
+static void a_wrong_type_is_refused_by_its_path(void **state)
+{
+    assert_refused("{\"tools\": {\"echo\": {\"timeout\": \"abc\"}}}", "tools.echo.timeout");
+    assert_contains(err, "seconds");
+}
+
+static void a_string_for_an_integer_is_refused(void **state)
+{
+    assert_refused("{\"workers\": \"4\"}", "workers");
+}
+
+static void a_fraction_for_an_integer_is_refused(void **state)
+{
+    assert_refused("{\"workers\": 2.5}", "workers");
+}
+
+static void workers_zero_is_out_of_range(void **state)
+{
+    assert_refused("{\"workers\": 0}", "workers");
+    assert_contains(err, "out of range");
+}
+
+static void workers_5000_is_out_of_range(void **state)
+{
+    assert_refused("{\"workers\": 5000}", "workers");
+    assert_contains(err, "out of range");
+}
+
+static void workers_bounds_1_and_1024_are_allowed(void **state)
+{
+    assert_loads("{\"workers\": 1}");
+    assert_int_equal(cfg->workers, 1);
+    config_free(cfg);
+    cfg = NULL;
+    assert_loads("{\"workers\": 1024}");
+    assert_int_equal(cfg->workers, 1024);
+}
+
+static void invalid_json_is_refused_with_line_and_column(void **state)
+{
+    assert_refused("{\n  \"workers\": 2,\n  oops\n}\n", "line 3 column ");
+    assert_contains(err, "invalid JSON");
+}
+
+static void a_duplicate_key_is_refused(void **state)
+{
+    assert_refused("{\"workers\": 2,\n \"workers\": 3}", "duplicate");
+}
+
+static void a_top_level_that_is_not_an_object_is_refused(void **state)
+{
+    assert_refused("[1, 2]", "JSON object");
+}
+
+static void a_missing_file_is_refused_by_name(void **state)
+{
+    char missing[PATH_MAX + 16];
+    snprintf(missing, sizeof missing, "%s/absent.json", dir);
+    cfg = config_load(missing, err, sizeof err);
+    assert_null(cfg);
+    assert_contains(err, missing);
+}
+
+static void a_test_builtin_without_test_tools_says_to_set_test_tools(void **state)
+{
+    assert_refused("{\"tools\": {\"leak\": {}}}", "tools.leak");
+    assert_contains(err, "\"test_tools\": true");
+}
+
+static void a_test_builtin_under_another_name_still_needs_test_tools(void **state)
+{
+    assert_refused("{\"tools\": {\"stall\": {\"builtin\": \"hang\"}}}", "tools.stall");
+    assert_contains(err, "test_tools");
+}
+
+static void test_builtins_load_with_test_tools(void **state)
+{
+    assert_loads("{\"test_tools\": true, \"tools\": {\"leak\": {}, \"hang\": {}}}");
+    assert_string_equal(tool("leak")->builtin, "leak");
+    assert_string_equal(tool("hang")->builtin, "hang");
+}
+
+static void an_unknown_builtin_is_refused(void **state)
+{
+    assert_refused("{\"tools\": {\"magic\": {}}}", "tools.magic");
+    assert_contains(err, "unknown builtin \"magic\"");
+}
+
+static void kind_mcp_is_refused_as_not_supported(void **state)
+{
+    assert_refused("{\"tools\": {\"echo\": {\"kind\": \"mcp\"}}}", "tools.echo");
+    assert_contains(err, "\"mcp\" is not supported");
+    assert_contains(err, "builtin");
+}
+
+static void audit_to_mariadb_is_refused(void **state)
+{
+    assert_refused("{\"audit\": {\"to\": \"mariadb\"}}", "audit.to");
+    assert_contains(err, "mariadb");
+}
+
+static void an_empty_queue_list_is_refused(void **state)
+{
+    assert_refused("{\"queues\": []}", "queues");
+    assert_contains(err, "empty");
+}
+
+static void a_queue_listed_twice_is_refused(void **state)
+{
+    assert_refused("{\"queues\": [\"a\", \"b\", \"a\"]}", "queues");
+    assert_contains(err, "\"a\" is listed twice");
+}
+
+static void a_queue_name_with_braces_is_refused(void **state)
+{
+    assert_refused("{\"queues\": [\"a{b}\"]}", "queues");
+    assert_contains(err, "braces");
+}
+
+static void a_prefix_with_a_space_is_refused(void **state)
+{
+    assert_refused("{\"prefix\": \"my fac\"}", "prefix");
+}
+
+static void an_unknown_log_level_is_refused(void **state)
+{
+    assert_refused("{\"log_level\": \"verbose\"}", "log_level");
+}
+
+/* ---- config_tool ---- */
+
+static void config_tool_finds_a_tool_by_name_and_length(void **state)
+{
+    cfg = config_load(NULL, err, sizeof err);
+    assert_non_null(cfg);
+    const char *bytes = "sleepy"; /* not NUL-terminated after the name, as in an envelope */
+    const struct tool_cfg *t = config_tool(cfg, bytes, 5);
+    assert_non_null(t);
+    assert_string_equal(t->name, "sleep");
+}
+
+static void config_tool_does_not_match_a_prefix(void **state)
+{
+    cfg = config_load(NULL, err, sizeof err);
+    assert_non_null(cfg);
+    assert_null(config_tool(cfg, "ech", 3));
+    assert_null(config_tool(cfg, "echoes", 6));
+    assert_null(config_tool(cfg, "", 0));
+}
+
+#define T(f) cmocka_unit_test_teardown(f, free_config)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(defaults_serve_short_default_long_in_that_order),
+        T(defaults_run_two_workers_of_sixteen_jobs),
+        T(defaults_cap_memory_at_256mb_and_the_hard_cap_at_twice_that),
+        T(defaults_configure_the_four_safe_builtins_with_the_tool_timeout),
+        T(defaults_match_the_rest_of_the_documented_table),
+        T(a_full_file_sets_every_top_level_key),
+        T(a_full_file_sets_every_audit_key),
+        T(a_tools_key_replaces_the_default_tools),
+        T(a_tool_names_its_builtin_and_inherits_the_tool_timeout),
+        T(max_memory_hard_defaults_to_twice_a_configured_max_memory),
+        T(max_memory_hard_below_max_memory_is_refused),
+        T(size_units_are_powers_of_1024),
+        T(a_size_without_unit_is_bytes),
+        T(a_size_may_have_a_fraction),
+        T(a_word_is_not_a_size),
+        T(a_negative_size_is_not_a_size),
+        T(an_unknown_unit_is_not_a_size),
+        T(an_empty_string_is_not_a_size),
+        T(nan_is_not_a_size),
+        T(a_size_in_the_file_may_be_a_number_of_bytes),
+        T(a_size_in_the_file_may_be_a_string_with_a_fraction),
+        T(a_bad_size_in_the_file_names_the_key_and_the_value),
+        T(an_unknown_top_level_key_is_refused_by_name),
+        T(an_unknown_key_inside_a_tool_is_refused_by_its_path),
+        T(an_unknown_key_inside_audit_is_refused_by_its_path),
+        T(a_wrong_type_is_refused_by_its_path),
+        T(a_string_for_an_integer_is_refused),
+        T(a_fraction_for_an_integer_is_refused),
+        T(workers_zero_is_out_of_range),
+        T(workers_5000_is_out_of_range),
+        T(workers_bounds_1_and_1024_are_allowed),
+        T(invalid_json_is_refused_with_line_and_column),
+        T(a_duplicate_key_is_refused),
+        T(a_top_level_that_is_not_an_object_is_refused),
+        T(a_missing_file_is_refused_by_name),
+        T(a_test_builtin_without_test_tools_says_to_set_test_tools),
+        T(a_test_builtin_under_another_name_still_needs_test_tools),
+        T(test_builtins_load_with_test_tools),
+        T(an_unknown_builtin_is_refused),
+        T(kind_mcp_is_refused_as_not_supported),
+        T(audit_to_mariadb_is_refused),
+        T(an_empty_queue_list_is_refused),
+        T(a_queue_listed_twice_is_refused),
+        T(a_queue_name_with_braces_is_refused),
+        T(a_prefix_with_a_space_is_refused),
+        T(an_unknown_log_level_is_refused),
+        T(config_tool_finds_a_tool_by_name_and_length),
+        T(config_tool_does_not_match_a_prefix),
+    };
+    return cmocka_run_group_tests_name("config", tests, make_dir, remove_dir);
+}
