@@ -116,9 +116,10 @@ static void heartbeat_write(struct worker *w)
                       (long long)now_ms(), w->wid);
     key_worker(k, w->cfg->prefix, w->wid);
     redisAsyncCommand(w->cmd, NULL, NULL,
-                      "HSET %s pid %d host %s queues %s concurrency %lld state %s jobs_done %lld "
-                      "jobs_failed %lld running %d rss %lld",
+                      "HSET %s pid %d host %s queues %s concurrency %lld started_at %lld state %s "
+                      "jobs_done %lld jobs_failed %lld running %d rss %lld",
                       k, (int)getpid(), w->cfg->host_id, queues, (long long)w->cfg->concurrency,
+                      (long long)w->started_at,
                       state_name(w), (long long)w->jobs_done, (long long)w->jobs_failed,
                       w->running, (long long)shm_load(&w->slot->rss));
     long long ttl = (long long)(w->cfg->heartbeat_timeout * 3) + 60;
@@ -174,7 +175,7 @@ static void on_boot_reply(redisAsyncContext *c, void *r, void *priv)
 static void on_connect(const redisAsyncContext *c, int status)
 {
     struct worker *w = c->data;
-    if (status != REDIS_OK) {
+    if (status != REDIS_OK && !w->exit_code) {
         char where[1200];
         log_error("cannot connect to Redis at %s: %s", redis_target_display(&w->target, where,
                   sizeof where), c->errstr);
@@ -312,6 +313,7 @@ int worker_main(const struct fac_config *cfg, struct pool_shm *shm, int slot_ind
     w->cfg = cfg;
     w->shm = shm;
     w->slot = &shm->slots[slot_index];
+    w->started_at = now_ms();
     snprintf(w->wid, sizeof w->wid, "%s:%d", cfg->host_id, (int)getpid());
     srandom((unsigned)(getpid() ^ now_ms()));
     if (cfg->max_jobs)

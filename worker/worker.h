@@ -52,6 +52,7 @@ struct worker {
     enum worker_mode mode;
     const char *stop_reason;
     int exit_code;
+    int64_t started_at; /* wall ms */
     int64_t jobs_done, jobs_failed, jobs_limit;
     int64_t last_rss_check_ns;
 
