@@ -15,7 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-enum cfg_type { T_STR, T_INT, T_SIZE, T_SECS, T_BOOL, T_STRLIST, T_AUDIT, T_TOOLS };
+/* T_OBJ: a nested object with its own table. T_MAP: name → object, stored as an array
+ * of elem_size structs whose first member is `char *name`, with its count at count_off. */
+enum cfg_type { T_STR, T_INT, T_SIZE, T_SECS, T_BOOL, T_STRLIST, T_OBJ, T_MAP };
 
 struct cfg_entry {
     const char *name;
@@ -24,12 +26,52 @@ struct cfg_entry {
     double min, max; /* bounds for numbers */
     double dnum;     /* default for numbers and bools */
     const char *dstr;
+    const struct cfg_entry *sub; /* T_OBJ, T_MAP */
+    size_t elem_size, count_off; /* T_MAP */
 };
 
 #define TOP(f) offsetof(struct fac_config, f)
 #define AUD(f) offsetof(struct audit_cfg, f)
 #define TOOL(f) offsetof(struct tool_cfg, f)
+#define SITE(f) offsetof(struct site_cfg, f)
+#define SDB(f) offsetof(struct site_db_cfg, f)
 #define BIG 9.0e15
+
+static const struct cfg_entry audit_entries[] = {
+    {"to", T_STR, AUD(to), 0, 0, 0, "jsonl"},
+    {"path", T_STR, AUD(path), 0, 0, 0, "fac-audit.jsonl"},
+    {"batch", T_INT, AUD(batch), 1, 100000, 500, NULL},
+    {"flush_ms", T_INT, AUD(flush_ms), 0, 60000, 50, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
+static const struct cfg_entry tool_entries[] = {
+    {"kind", T_STR, TOOL(kind), 0, 0, 0, "builtin"},
+    {"builtin", T_STR, TOOL(builtin), 0, 0, 0, NULL},
+    {"timeout", T_SECS, TOOL(timeout), 0.001, 31536000, 0, NULL},
+    {"max_attempts", T_INT, TOOL(max_attempts), 1, 1000, 1, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
+static const struct cfg_entry site_db_entries[] = {
+    {"host", T_STR, SDB(host), 0, 0, 0, "127.0.0.1"},
+    {"port", T_INT, SDB(port), 1, 65535, 3306, NULL},
+    {"socket", T_STR, SDB(socket), 0, 0, 0, NULL},
+    {"name", T_STR, SDB(name), 0, 0, 0, NULL},
+    {"user", T_STR, SDB(user), 0, 0, 0, NULL},
+    {"password", T_STR, SDB(password), 0, 0, 0, NULL},
+    {"password_file", T_STR, SDB(password_file), 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
+static const struct cfg_entry site_entries[] = {
+    {"url", T_STR, SITE(url), 0, 0, 0, NULL},
+    {"api_key", T_STR, SITE(api_key), 0, 0, 0, NULL},
+    {"api_secret", T_STR, SITE(api_secret), 0, 0, 0, NULL},
+    {"api_secret_file", T_STR, SITE(api_secret_file), 0, 0, 0, NULL},
+    {"db", T_OBJ, SITE(db), 0, 0, 0, NULL, site_db_entries, 0, 0},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
 
 static const struct cfg_entry top_entries[] = {
     {"redis", T_STR, TOP(redis), 0, 0, 0, "redis://127.0.0.1:11000/0"},
@@ -53,24 +95,11 @@ static const struct cfg_entry top_entries[] = {
     {"test_tools", T_BOOL, TOP(test_tools), 0, 0, 0, NULL},
     {"log_file", T_STR, TOP(log_file), 0, 0, 0, NULL},
     {"log_level", T_STR, TOP(log_level), 0, 0, 0, "info"},
-    {"audit", T_AUDIT, TOP(audit), 0, 0, 0, NULL},
-    {"tools", T_TOOLS, TOP(tools), 0, 0, 0, NULL},
-    {NULL, 0, 0, 0, 0, 0, NULL},
-};
-
-static const struct cfg_entry audit_entries[] = {
-    {"to", T_STR, AUD(to), 0, 0, 0, "jsonl"},
-    {"path", T_STR, AUD(path), 0, 0, 0, "fac-audit.jsonl"},
-    {"batch", T_INT, AUD(batch), 1, 100000, 500, NULL},
-    {"flush_ms", T_INT, AUD(flush_ms), 0, 60000, 50, NULL},
-    {NULL, 0, 0, 0, 0, 0, NULL},
-};
-
-static const struct cfg_entry tool_entries[] = {
-    {"kind", T_STR, TOOL(kind), 0, 0, 0, "builtin"},
-    {"builtin", T_STR, TOOL(builtin), 0, 0, 0, NULL},
-    {"timeout", T_SECS, TOOL(timeout), 0.001, 31536000, 0, NULL},
-    {"max_attempts", T_INT, TOOL(max_attempts), 1, 1000, 1, NULL},
+    {"audit", T_OBJ, TOP(audit), 0, 0, 0, NULL, audit_entries, 0, 0},
+    {"tools", T_MAP, TOP(tools), 0, 0, 0, NULL, tool_entries, sizeof(struct tool_cfg),
+     TOP(ntools)},
+    {"sites", T_MAP, TOP(sites), 0, 0, 0, NULL, site_entries, sizeof(struct site_cfg),
+     TOP(nsites)},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -189,24 +218,27 @@ static bool in_list(const char *const *list, const char *s)
     return false;
 }
 
-static int parse_tools(struct ctx *x, json_t *v, struct fac_config *c)
+static int parse_map(struct ctx *x, const char *path, const struct cfg_entry *e, json_t *v,
+                     void *base)
 {
-    if (!json_is_object(v)) return fail(x, "tools", "expected an object, got %s", json_kind(v));
-    c->ntools = json_object_size(v);
-    c->tools = calloc(c->ntools ? c->ntools : 1, sizeof *c->tools);
+    if (!json_is_object(v)) return fail(x, path, "expected an object, got %s", json_kind(v));
+    size_t n = json_object_size(v);
+    char *arr = calloc(n ? n : 1, e->elem_size);
+    *(void **)((char *)base + e->off) = arr;
+    *(size_t *)((char *)base + e->count_off) = n;
     size_t i = 0;
     const char *name;
     json_t *t;
     json_object_foreach(v, name, t)
     {
-        char path[256];
-        snprintf(path, sizeof path, "tools.%s", name);
-        if (!*name || strlen(name) > 120) return fail(x, path, "a tool name has 1-120 characters");
-        if (!json_is_object(t)) return fail(x, path, "expected an object, got %s", json_kind(t));
-        struct tool_cfg *tc = &c->tools[i++];
-        apply_defaults(tool_entries, tc);
-        tc->name = strdup(name);
-        if (parse_table(x, path, tool_entries, t, tc)) return -1;
+        char sub[512];
+        snprintf(sub, sizeof sub, "%.255s.%.200s", path, name);
+        char *elem = arr + e->elem_size * i++;
+        apply_defaults(e->sub, elem);
+        *(char **)elem = strdup(name);
+        if (!*name || strlen(name) > 120) return fail(x, sub, "a name has 1-120 characters");
+        if (!json_is_object(t)) return fail(x, sub, "expected an object, got %s", json_kind(t));
+        if (parse_table(x, sub, e->sub, t, elem)) return -1;
     }
     return 0;
 }
@@ -236,10 +268,10 @@ static int parse_entry(struct ctx *x, const char *path, const struct cfg_entry *
         *(double *)field = d;
         return 0;
     case T_STRLIST: return parse_strlist(x, path, v, base);
-    case T_AUDIT:
+    case T_OBJ:
         if (!json_is_object(v)) return fail(x, path, "expected an object, got %s", json_kind(v));
-        return parse_table(x, path, audit_entries, v, field);
-    case T_TOOLS: return parse_tools(x, v, base);
+        return parse_table(x, path, e->sub, v, field);
+    case T_MAP: return parse_map(x, path, e, v, base);
     }
     return fail(x, path, "internal: unknown entry type");
 }
@@ -284,9 +316,9 @@ static void apply_defaults(const struct cfg_entry *tab, void *base)
         case T_INT:
         case T_SIZE: *(int64_t *)field = (int64_t)e->dnum; break;
         case T_SECS: *(double *)field = e->dnum; break;
-        case T_AUDIT: apply_defaults(audit_entries, field); break;
+        case T_OBJ: apply_defaults(e->sub, field); break;
         case T_STRLIST:
-        case T_TOOLS: break; /* filled after parsing when absent */
+        case T_MAP: break; /* empty unless given; finish() fills queues and tools */
         }
     }
 }
@@ -339,6 +371,14 @@ static int finish(struct ctx *x, struct fac_config *c)
         return fail(x, "log_level", "\"%s\" is not one of debug, info, warn, error", c->log_level);
     if (strcmp(c->audit.to, "jsonl") && strcmp(c->audit.to, "none"))
         return fail(x, "audit.to", "\"%s\" is not supported: use \"jsonl\" or \"none\"", c->audit.to);
+    for (size_t i = 0; i < c->nsites; i++) {
+        struct site_cfg *s = &c->sites[i];
+        char path[256];
+        snprintf(path, sizeof path, "sites.%s.url", s->name);
+        if (s->url && strncmp(s->url, "http://", 7) && strncmp(s->url, "https://", 8))
+            return fail(x, path, "must start with http:// or https://");
+        if (!s->db.user && s->db.name) s->db.user = strdup(s->db.name); /* Frappe's convention */
+    }
     for (size_t i = 0; i < c->ntools; i++) {
         struct tool_cfg *t = &c->tools[i];
         char path[256];
@@ -390,26 +430,39 @@ err:
     return NULL;
 }
 
+static void free_table(const struct cfg_entry *tab, void *base)
+{
+    for (const struct cfg_entry *e = tab; e->name; e++) {
+        char *field = (char *)base + e->off;
+        switch (e->type) {
+        case T_STR: free(*(char **)field); break;
+        case T_STRLIST: {
+            struct fac_config *c = base;
+            for (size_t i = 0; i < c->nqueues; i++) free(c->queues[i]);
+            free(c->queues);
+            break;
+        }
+        case T_OBJ: free_table(e->sub, field); break;
+        case T_MAP: {
+            char *arr = *(char **)field;
+            size_t n = *(size_t *)((char *)base + e->count_off);
+            for (size_t i = 0; arr && i < n; i++) {
+                free(*(char **)(arr + i * e->elem_size));
+                free_table(e->sub, arr + i * e->elem_size);
+            }
+            free(arr);
+            break;
+        }
+        default: break;
+        }
+    }
+}
+
 void config_free(struct fac_config *c)
 {
     if (!c) return;
     free(c->path);
-    free(c->redis);
-    free(c->redis_password_file);
-    free(c->prefix);
-    for (size_t i = 0; i < c->nqueues; i++) free(c->queues[i]);
-    free(c->queues);
-    free(c->host_id);
-    free(c->log_file);
-    free(c->log_level);
-    free(c->audit.to);
-    free(c->audit.path);
-    for (size_t i = 0; i < c->ntools; i++) {
-        free(c->tools[i].name);
-        free(c->tools[i].kind);
-        free(c->tools[i].builtin);
-    }
-    free(c->tools);
+    free_table(top_entries, c);
     free(c);
 }
 
@@ -418,5 +471,13 @@ const struct tool_cfg *config_tool(const struct fac_config *c, const char *name,
     for (size_t i = 0; i < c->ntools; i++)
         if (strlen(c->tools[i].name) == len && memcmp(c->tools[i].name, name, len) == 0)
             return &c->tools[i];
+    return NULL;
+}
+
+const struct site_cfg *config_site(const struct fac_config *c, const char *name, size_t len)
+{
+    for (size_t i = 0; i < c->nsites; i++)
+        if (strlen(c->sites[i].name) == len && memcmp(c->sites[i].name, name, len) == 0)
+            return &c->sites[i];
     return NULL;
 }

@@ -9,12 +9,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Each element of a named map (tools, sites) starts with its name. */
 struct tool_cfg {
     char *name;
     char *kind;    /* "builtin" */
     char *builtin; /* which builtin; defaults to the tool's name */
     double timeout;
     int64_t max_attempts;
+};
+
+struct site_db_cfg {
+    char *host;
+    int64_t port;
+    char *socket;
+    char *name; /* Frappe's database name, which is also its DB user */
+    char *user; /* defaults to name */
+    char *password, *password_file; /* secret: never log */
+};
+
+struct site_cfg {
+    char *name; /* the Frappe site, e.g. "site1.local" */
+    char *url;  /* where its Frappe answers HTTP */
+    char *api_key;
+    char *api_secret, *api_secret_file; /* secret: never log */
+    struct site_db_cfg db;
 };
 
 struct audit_cfg {
@@ -40,6 +58,8 @@ struct fac_config {
     struct audit_cfg audit;
     struct tool_cfg *tools;
     size_t ntools;
+    struct site_cfg *sites;
+    size_t nsites;
 };
 
 /* Loads path (or the defaults when path is NULL). On error returns NULL and writes a
@@ -47,6 +67,7 @@ struct fac_config {
 struct fac_config *config_load(const char *path, char *err, size_t errlen);
 void config_free(struct fac_config *c);
 const struct tool_cfg *config_tool(const struct fac_config *c, const char *name, size_t len);
+const struct site_cfg *config_site(const struct fac_config *c, const char *name, size_t len);
 /* "512MB" → bytes; returns -1 when s is not a size. */
 int64_t config_parse_size(const char *s);
 
