@@ -154,8 +154,8 @@ static enum envelope_status check_duplicate_keys(const msgpack_object *m, char *
         if (kv[i].key.type != MSGPACK_OBJECT_STR)
             return ERR("envelope keys must be strings; key %u is %s", i, type_name(&kv[i].key));
         for (uint32_t j = 0; j < i; j++)
-            if (kv[j].key.via.str.size == kv[i].key.via.str.size &&
-                memcmp(kv[j].key.via.str.ptr, kv[i].key.via.str.ptr, kv[i].key.via.str.size) == 0)
+            if (mp_bytes_eq(kv[j].key.via.str.ptr, kv[j].key.via.str.size, kv[i].key.via.str.ptr,
+                            kv[i].key.via.str.size))
                 return ERR("key \"%.*s\" appears twice in the envelope",
                            (int)kv[i].key.via.str.size, kv[i].key.via.str.ptr);
     }

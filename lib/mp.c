@@ -102,17 +102,16 @@ const msgpack_object *mp_map_get(const msgpack_object *map, const char *key, siz
     if (!map || map->type != MSGPACK_OBJECT_MAP) return NULL;
     const msgpack_object_kv *kv = map->via.map.ptr;
     for (uint32_t i = 0; i < map->via.map.size; i++)
-        if (kv[i].key.type == MSGPACK_OBJECT_STR && kv[i].key.via.str.size == len &&
-            memcmp(kv[i].key.via.str.ptr, key, len) == 0)
+        if (kv[i].key.type == MSGPACK_OBJECT_STR &&
+            mp_bytes_eq(kv[i].key.via.str.ptr, kv[i].key.via.str.size, key, len))
             return &kv[i].val;
     return NULL;
 }
 
 bool mp_str_eq(const msgpack_object *o, const char *s)
 {
-    size_t n = strlen(s);
-    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
-           memcmp(o->via.str.ptr, s, n) == 0;
+    return o && o->type == MSGPACK_OBJECT_STR &&
+           mp_bytes_eq(o->via.str.ptr, o->via.str.size, s, strlen(s));
 }
 
 void mp_pack_strn(msgpack_packer *pk, const char *s, size_t n)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define FAC_MP_MAX_DEPTH_CAP 64
 
@@ -20,6 +21,12 @@ enum mp_check_status mp_check(const void *data, size_t len, int max_depth);
 const char *mp_check_reason(enum mp_check_status st);
 
 /* The value under string key (len bytes) in a map, NULL if absent or not a map. */
+/* Byte equality that accepts (NULL, 0), as msgpack-c gives for empty strings. */
+static inline bool mp_bytes_eq(const void *a, size_t an, const void *b, size_t bn)
+{
+    return an == bn && (an == 0 || memcmp(a, b, an) == 0);
+}
+
 const msgpack_object *mp_map_get(const msgpack_object *map, const char *key, size_t len);
 #define mp_get(map, lit) mp_map_get((map), (lit), sizeof(lit) - 1)
 bool mp_str_eq(const msgpack_object *o, const char *s);

@@ -137,7 +137,7 @@ bool obj_is_str(const msgpack_object *o, const char *s)
 {
     size_t n = strlen(s);
     return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
-           memcmp(o->via.str.ptr, s, n) == 0;
+           (n == 0 || memcmp(o->via.str.ptr, s, n) == 0);
 }
 
 const msgpack_object *map_get(const msgpack_object *map, const char *key)
