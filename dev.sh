@@ -36,8 +36,13 @@ build() {
 run_tests() {
     deps
     build
-    cd "$BUILD"
-    ctest --output-on-failure -j 2 "$@"
+    (cd "$BUILD" && ctest --output-on-failure -j 2 "$@")
+    # The same suite again on an ASan+UBSan build: memory errors and undefined
+    # behaviour fail the run. Leak checks are off: workers exit without freeing.
+    echo "==> again under AddressSanitizer + UndefinedBehaviorSanitizer"
+    CMAKE_ARGS="-DFAC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug" BUILD="$BUILD-asan" build
+    (cd "$BUILD-asan" && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2 "$@")
 }
 
 free_port() {
