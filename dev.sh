@@ -10,6 +10,7 @@ cd "$(dirname "$0")"
 PACKAGES=(build-essential cmake pkg-config
           libhiredis-dev libev-dev libmsgpack-dev libmariadb-dev libcurl4-openssl-dev
           libjansson-dev libssl-dev libsystemd-dev libcmocka-dev
+          clang libclang-rt-14-dev
           redis-server mariadb-server
           python3-redis python3-msgpack python3-pytest python3-rq)
 PY=/usr/bin/python3
@@ -43,6 +44,11 @@ run_tests() {
     CMAKE_ARGS="-DFAC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug" BUILD="$BUILD-asan" build
     (cd "$BUILD-asan" && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2 "$@")
+    # A short libFuzzer run of each harness over its kept corpus (clang build); long
+    # runs: FAC_FUZZ_SECONDS=600 ctest -R fuzz in build-fuzz/.
+    echo "==> fuzzing (${FAC_FUZZ_SECONDS:-15} s per harness)"
+    CC=clang CMAKE_ARGS="-DFAC_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug" BUILD="$BUILD-fuzz" build
+    (cd "$BUILD-fuzz" && FAC_FUZZ_SECONDS=${FAC_FUZZ_SECONDS:-15} ctest --output-on-failure -j 2 -R '^fuzz\.')
 }
 
 free_port() {

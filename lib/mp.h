@@ -6,12 +6,14 @@
 #define FAC_MP_H
 
 #include <msgpack.h>
+#include <msgpack/unpack_define.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#define FAC_MP_MAX_DEPTH_CAP 64
+/* msgpack-c unpacks at most this many nested containers (its embedded stack). */
+#define FAC_MP_MAX_DEPTH_CAP MSGPACK_EMBED_STACK_SIZE
 
 enum mp_check_status { MP_OK, MP_EMPTY, MP_TRUNCATED, MP_BAD_BYTE, MP_TOO_DEEP, MP_TRAILING };
 
