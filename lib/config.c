@@ -9,25 +9,33 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* T_OBJ: a nested object with its own table. T_MAP: name → object, stored as an array
+/* T_STRLIST: a char ** with its count at count_off and at least `min` items.
+ * T_OBJ: a nested object with its own table. T_MAP: name → object, stored as an array
  * of elem_size structs whose first member is `char *name`, with its count at count_off. */
 enum cfg_type { T_STR, T_INT, T_SIZE, T_SECS, T_BOOL, T_STRLIST, T_OBJ, T_MAP };
+
+struct ctx;
 
 struct cfg_entry {
     const char *name;
     enum cfg_type type;
     size_t off;
-    double min, max; /* bounds for numbers */
+    double min, max; /* bounds for numbers; T_STRLIST: min is the fewest items */
     double dnum;     /* default for numbers and bools */
     const char *dstr;
     const struct cfg_entry *sub; /* T_OBJ, T_MAP */
-    size_t elem_size, count_off; /* T_MAP */
+    size_t elem_size, count_off; /* T_MAP; count_off also for T_STRLIST */
+    /* Tool keys only: the kinds that take this key (space-separated), NULL for all. */
+    const char *kinds;
+    /* T_STRLIST: a check of the whole list once read, or NULL. */
+    int (*check)(struct ctx *x, const char *path, char **items, size_t n);
 };
 
 #define TOP(f) offsetof(struct fac_config, f)
@@ -45,11 +53,32 @@ static const struct cfg_entry audit_entries[] = {
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
+#define KIND(k) NULL, NULL, 0, 0, (k)
+#define LIST(f, nf, least, k) T_STRLIST, TOOL(f), (least), 0, 0, NULL, NULL, 0, TOOL(nf), (k)
+
+/* docs/configuration.md `tools` and docs/executors.md explain each key. */
 static const struct cfg_entry tool_entries[] = {
     {"kind", T_STR, TOOL(kind), 0, 0, 0, "builtin"},
-    {"builtin", T_STR, TOOL(builtin), 0, 0, 0, NULL},
     {"timeout", T_SECS, TOOL(timeout), 0.001, 31536000, 0, NULL},
     {"max_attempts", T_INT, TOOL(max_attempts), 1, 1000, 1, NULL},
+    {"concurrency", T_INT, TOOL(concurrency), 0, 4096, 0, NULL},
+    {"cache_ttl", T_SECS, TOOL(cache_ttl), 0, 31536000, 0, NULL},
+    {"builtin", T_STR, TOOL(builtin), 0, 0, 0, KIND("builtin")},
+    {"name", T_STR, TOOL(remote_name), 0, 0, 0, KIND("mcp")},
+    {"url", T_STR, TOOL(url), 0, 0, 0, KIND("http")},
+    {"max_records", T_INT, TOOL(max_records), 0, BIG, 0, KIND("mcp http")},
+    {"connect_timeout", T_SECS, TOOL(connect_timeout), 0.001, 3600, 10, KIND("mcp http")},
+    {"max_reply", T_SIZE, TOOL(max_reply), 1024, 1 << 30, 16 << 20, KIND("mcp http")},
+    {"argv", LIST(argv, argc, 1, "exec")},
+    {"env", LIST(env, nenv, 0, "exec")},
+    {"cwd", T_STR, TOOL(cwd), 0, 0, 0, KIND("exec")},
+    {"run_as", T_STR, TOOL(run_as), 0, 0, 0, KIND("exec")},
+    {"memory_limit", T_SIZE, TOOL(memory_limit), 1 << 20, BIG, 0, KIND("exec")},
+    {"cpu_limit", T_SECS, TOOL(cpu_limit), 1, 31536000, 0, KIND("exec")},
+    {"max_procs", T_INT, TOOL(max_procs), 1, 1 << 22, 0, KIND("exec")},
+    {"max_output", T_SIZE, TOOL(max_output), 1024, 1 << 30, 10 << 20, KIND("exec")},
+    {"max_stderr", T_SIZE, TOOL(max_stderr), 256, 64 << 20, 64 << 10, KIND("exec")},
+    {"kill_grace", T_SECS, TOOL(kill_grace), 0, 3600, -1, KIND("exec")},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -73,11 +102,14 @@ static const struct cfg_entry site_entries[] = {
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
+static int check_queue_names(struct ctx *x, const char *path, char **items, size_t n);
+
 static const struct cfg_entry top_entries[] = {
     {"redis", T_STR, TOP(redis), 0, 0, 0, "redis://127.0.0.1:11000/0"},
     {"redis_password_file", T_STR, TOP(redis_password_file), 0, 0, 0, NULL},
     {"prefix", T_STR, TOP(prefix), 0, 0, 0, "fac"},
-    {"queues", T_STRLIST, TOP(queues), 0, 0, 0, "short,default,long"},
+    {"queues", T_STRLIST, TOP(queues), 1, 0, 0, NULL, NULL, 0, TOP(nqueues), NULL,
+     check_queue_names},
     {"host_id", T_STR, TOP(host_id), 0, 0, 0, NULL},
     {"workers", T_INT, TOP(workers), 1, 1024, 2, NULL},
     {"concurrency", T_INT, TOP(concurrency), 1, 4096, 16, NULL},
@@ -190,23 +222,32 @@ static int parse_table(struct ctx *x, const char *prefix, const struct cfg_entry
                        json_t *obj, void *base);
 static void apply_defaults(const struct cfg_entry *tab, void *base);
 
-static int parse_strlist(struct ctx *x, const char *path, json_t *v, struct fac_config *c)
+static int parse_strlist(struct ctx *x, const char *path, const struct cfg_entry *e, json_t *v,
+                         void *base)
 {
-    if (!json_is_array(v) || json_array_size(v) == 0)
-        return fail(x, path, "expected a non-empty array of queue names, got %s",
-                    json_is_array(v) ? "an empty array" : json_kind(v));
-    c->nqueues = json_array_size(v);
-    c->queues = calloc(c->nqueues, sizeof *c->queues);
-    for (size_t i = 0; i < c->nqueues; i++) {
-        json_t *q = json_array_get(v, i);
-        const char *s = json_string_value(q);
-        if (!s || !*s || strlen(s) > 64 || strpbrk(s, "{} \t\r\n"))
+    if (!json_is_array(v)) return fail(x, path, "expected an array of strings, got %s", json_kind(v));
+    size_t n = json_array_size(v);
+    if (n < (size_t)e->min) return fail(x, path, "expected a non-empty array, got an empty array");
+    char **items = calloc(n ? n : 1, sizeof *items);
+    *(char ***)((char *)base + e->off) = items;
+    *(size_t *)((char *)base + e->count_off) = n;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(v, i));
+        if (!s) return fail(x, path, "item %zu must be a string", i);
+        items[i] = strdup(s);
+    }
+    return e->check ? e->check(x, path, items, n) : 0;
+}
+
+static int check_queue_names(struct ctx *x, const char *path, char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *s = items[i];
+        if (!*s || strlen(s) > 64 || strpbrk(s, "{} \t\r\n"))
             return fail(x, path, "item %zu must be a queue name of 1-64 characters without "
                         "braces or spaces", i);
         for (size_t k = 0; k < i; k++)
-            if (strcmp(c->queues[k], s) == 0)
-                return fail(x, path, "queue \"%s\" is listed twice", s);
-        c->queues[i] = strdup(s);
+            if (strcmp(items[k], s) == 0) return fail(x, path, "queue \"%s\" is listed twice", s);
     }
     return 0;
 }
@@ -267,7 +308,7 @@ static int parse_entry(struct ctx *x, const char *path, const struct cfg_entry *
         if (set_number(x, path, e, v, &d)) return -1;
         *(double *)field = d;
         return 0;
-    case T_STRLIST: return parse_strlist(x, path, v, base);
+    case T_STRLIST: return parse_strlist(x, path, e, v, base);
     case T_OBJ:
         if (!json_is_object(v)) return fail(x, path, "expected an object, got %s", json_kind(v));
         return parse_table(x, path, e->sub, v, field);
@@ -349,6 +390,119 @@ static bool ident_ok(const char *s, size_t max)
     return true;
 }
 
+static const char *const tool_kinds[] = {"builtin", "mcp", "http", "exec", NULL};
+
+static bool kind_takes(const char *kinds, const char *kind)
+{
+    size_t n = strlen(kind);
+    for (const char *p = kinds; (p = strstr(p, kind)); p += n)
+        if ((p == kinds || p[-1] == ' ') && (p[n] == ' ' || !p[n])) return true;
+    return false;
+}
+
+/* Whether the file gave a key a value other than its default. */
+static bool entry_is_set(const struct cfg_entry *e, const void *base)
+{
+    const char *field = (const char *)base + e->off;
+    switch (e->type) {
+    case T_STR: return *(char *const *)field != NULL;
+    case T_STRLIST: return *(char **const *)field != NULL;
+    case T_INT:
+    case T_SIZE: return *(const int64_t *)field != (int64_t)e->dnum;
+    case T_SECS: return *(const double *)field != e->dnum;
+    default: return false;
+    }
+}
+
+static int check_kind_keys(struct ctx *x, const char *path, const struct tool_cfg *t)
+{
+    if (!in_list(tool_kinds, t->kind))
+        return fail(x, path, "kind \"%s\" is not supported by this build (supported: builtin, "
+                    "mcp, http, exec)", t->kind);
+    for (const struct cfg_entry *e = tool_entries; e->name; e++)
+        if (e->kinds && !kind_takes(e->kinds, t->kind) && entry_is_set(e, t))
+            return fail(x, path, "\"%s\" does not apply to a %s tool (only to: %s)", e->name,
+                        t->kind, e->kinds);
+    return 0;
+}
+
+static int finish_builtin(struct ctx *x, const struct fac_config *c, const char *path,
+                          struct tool_cfg *t)
+{
+    if (!t->builtin) t->builtin = strdup(t->name);
+    if (in_list(test_builtins, t->builtin) && !c->test_tools)
+        return fail(x, path, "builtin \"%s\" is for tests only: set \"test_tools\": true "
+                    "to allow it", t->builtin);
+    if (!in_list(safe_builtins, t->builtin) && !in_list(test_builtins, t->builtin))
+        return fail(x, path, "unknown builtin \"%s\" (known: echo, noop, sleep, fail, leak, "
+                    "hang); set \"builtin\" to one of them", t->builtin);
+    return 0;
+}
+
+/* "name", "uid" or "uid:gid" → ids; a name takes its primary group. */
+static int resolve_run_as(struct ctx *x, const char *path, struct tool_cfg *t)
+{
+    char *end;
+    unsigned long uid = strtoul(t->run_as, &end, 10);
+    if (end != t->run_as && (*end == '\0' || *end == ':')) {
+        unsigned long gid = uid;
+        if (*end == ':') {
+            const char *g = end + 1;
+            gid = strtoul(g, &end, 10);
+            if (end == g || *end) return fail(x, path, "write \"uid:gid\" with two numbers");
+        }
+        t->run_uid = (uid_t)uid;
+        t->run_gid = (gid_t)gid;
+    } else {
+        struct passwd *pw = getpwnam(t->run_as);
+        if (!pw)
+            return fail(x, path, "no user \"%s\" on this host: create it or give \"uid:gid\"",
+                        t->run_as);
+        t->run_uid = pw->pw_uid;
+        t->run_gid = pw->pw_gid;
+    }
+    t->has_run_as = true;
+    return 0;
+}
+
+static int finish_exec(struct ctx *x, const struct fac_config *c, const char *path,
+                       struct tool_cfg *t)
+{
+    char sub[320];
+    snprintf(sub, sizeof sub, "%s.argv", path);
+    if (!t->argv) return fail(x, sub, "an exec tool needs argv: the program and its arguments");
+    if (!strchr(t->argv[0], '/'))
+        return fail(x, sub, "\"%s\" must be a path (e.g. /usr/bin/%s): exec tools never search "
+                    "PATH", t->argv[0], t->argv[0]);
+    if (t->kill_grace < 0) t->kill_grace = c->kill_grace;
+    snprintf(sub, sizeof sub, "%s.run_as", path);
+    if (t->run_as && resolve_run_as(x, sub, t)) return -1;
+    snprintf(sub, sizeof sub, "%s.max_procs", path);
+    if (t->max_procs && geteuid() == 0 && (!t->has_run_as || t->run_uid == 0))
+        return fail(x, sub, "RLIMIT_NPROC does not hold processes of root: set \"run_as\" to a "
+                    "dedicated user");
+    return 0;
+}
+
+static int finish_tool(struct ctx *x, const struct fac_config *c, struct tool_cfg *t)
+{
+    char path[256];
+    snprintf(path, sizeof path, "tools.%s", t->name);
+    if (check_kind_keys(x, path, t)) return -1;
+    if (t->timeout <= 0) t->timeout = c->tool_timeout;
+    if (strcmp(t->kind, "builtin") == 0) return finish_builtin(x, c, path, t);
+    if (strcmp(t->kind, "exec") == 0) return finish_exec(x, c, path, t);
+    if (strcmp(t->kind, "http") == 0) {
+        char sub[320];
+        snprintf(sub, sizeof sub, "%s.url", path);
+        if (!t->url) return fail(x, sub, "an http tool needs url: a path such as "
+                                 "/api/method/myapp.api.run, or a full http(s):// URL");
+        if (t->url[0] != '/' && strncmp(t->url, "http://", 7) && strncmp(t->url, "https://", 8))
+            return fail(x, sub, "must start with /, http:// or https://");
+    }
+    return 0;
+}
+
 /* Cross-field checks and derived values, after all keys are read. */
 static int finish(struct ctx *x, struct fac_config *c)
 {
@@ -379,22 +533,8 @@ static int finish(struct ctx *x, struct fac_config *c)
             return fail(x, path, "must start with http:// or https://");
         if (!s->db.user && s->db.name) s->db.user = strdup(s->db.name); /* Frappe's convention */
     }
-    for (size_t i = 0; i < c->ntools; i++) {
-        struct tool_cfg *t = &c->tools[i];
-        char path[256];
-        snprintf(path, sizeof path, "tools.%s", t->name);
-        if (!t->builtin) t->builtin = strdup(t->name);
-        if (t->timeout <= 0) t->timeout = c->tool_timeout;
-        if (strcmp(t->kind, "builtin") != 0)
-            return fail(x, path, "kind \"%s\" is not supported by this build (supported: builtin)",
-                        t->kind);
-        if (in_list(test_builtins, t->builtin) && !c->test_tools)
-            return fail(x, path, "builtin \"%s\" is for tests only: set \"test_tools\": true "
-                        "to allow it", t->builtin);
-        if (!in_list(safe_builtins, t->builtin) && !in_list(test_builtins, t->builtin))
-            return fail(x, path, "unknown builtin \"%s\" (known: echo, noop, sleep, fail, leak, "
-                        "hang); set \"builtin\" to one of them", t->builtin);
-    }
+    for (size_t i = 0; i < c->ntools; i++)
+        if (finish_tool(x, c, &c->tools[i])) return -1;
     return 0;
 }
 
@@ -437,9 +577,10 @@ static void free_table(const struct cfg_entry *tab, void *base)
         switch (e->type) {
         case T_STR: free(*(char **)field); break;
         case T_STRLIST: {
-            struct fac_config *c = base;
-            for (size_t i = 0; i < c->nqueues; i++) free(c->queues[i]);
-            free(c->queues);
+            char **items = *(char ***)field;
+            size_t n = *(size_t *)((char *)base + e->count_off);
+            for (size_t i = 0; items && i < n; i++) free(items[i]);
+            free(items);
             break;
         }
         case T_OBJ: free_table(e->sub, field); break;

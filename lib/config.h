@@ -8,14 +8,37 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
-/* Each element of a named map (tools, sites) starts with its name. */
+/* Each element of a named map (tools, sites) starts with its name. A key that does not
+ * apply to a tool's kind is refused at load, so unused fields keep their defaults. */
 struct tool_cfg {
     char *name;
-    char *kind;    /* "builtin" */
-    char *builtin; /* which builtin; defaults to the tool's name */
+    char *kind; /* "builtin", "mcp", "http", "exec" */
     double timeout;
     int64_t max_attempts;
+    int64_t concurrency; /* jobs of this tool one worker runs at once; 0 = no own cap */
+    double cache_ttl;    /* seconds a Success result is reused; 0 = never */
+    char *builtin;       /* builtin: which one; defaults to the tool's name */
+    /* mcp, http */
+    char *remote_name;   /* mcp: FAC's tool name (key "name"); defaults to the tool's name */
+    char *url;           /* http: absolute, or a path under the site's url */
+    int64_t max_records; /* clamps args.limit; 0 = no clamp */
+    double connect_timeout;
+    int64_t max_reply; /* bytes */
+    /* exec */
+    char **argv; /* argv[0] is a path: never a shell */
+    size_t argc;
+    char **env; /* names passed from the worker's environment; NULL = the default list */
+    size_t nenv;
+    char *cwd;
+    char *run_as; /* user name, "uid" or "uid:gid"; resolved into run_uid/run_gid */
+    bool has_run_as;
+    uid_t run_uid;
+    gid_t run_gid;
+    int64_t memory_limit, max_procs, max_output, max_stderr; /* 0 = unlimited (limits) */
+    double cpu_limit;  /* 0 = unlimited */
+    double kill_grace; /* SIGTERM → SIGKILL of the process group; default: top-level */
 };
 
 struct site_db_cfg {

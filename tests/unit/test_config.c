@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -412,11 +413,138 @@ static void an_unknown_builtin_is_refused(void **state)
     assert_contains(err, "unknown builtin \"magic\"");
 }
 
-static void kind_mcp_is_refused_as_not_supported(void **state)
+static void an_unsupported_kind_is_refused_with_the_supported_ones(void **state)
 {
-    assert_refused("{\"tools\": {\"echo\": {\"kind\": \"mcp\"}}}", "tools.echo");
-    assert_contains(err, "\"mcp\" is not supported");
-    assert_contains(err, "builtin");
+    assert_refused("{\"tools\": {\"q\": {\"kind\": \"ftp\"}}}", "tools.q");
+    assert_contains(err, "\"ftp\" is not supported");
+    assert_contains(err, "builtin, mcp, http, exec");
+}
+
+/* ---- tools of the other kinds (docs/executors.md) ---- */
+
+static void an_mcp_tool_takes_fac_s_name_and_http_limits(void **state)
+{
+    assert_loads("{\"sites\": {\"s1\": {\"url\": \"http://127.0.0.1:8000\"}}, \"tools\": {"
+                 "\"docs\": {\"kind\": \"mcp\", \"name\": \"list_documents\", \"max_records\": 50,"
+                 " \"concurrency\": 3, \"cache_ttl\": 30, \"max_reply\": \"1MB\"}}}");
+    const struct tool_cfg *t = tool("docs");
+    assert_string_equal(t->remote_name, "list_documents");
+    assert_int_equal(t->max_records, 50);
+    assert_int_equal(t->concurrency, 3);
+    assert_float_equal(t->cache_ttl, 30, 0);
+    assert_int_equal(t->max_reply, 1 * MB);
+    assert_float_equal(t->connect_timeout, 10, 0);
+    assert_null(t->builtin);
+}
+
+static void an_exec_tool_takes_argv_env_and_limits(void **state)
+{
+    assert_loads("{\"kill_grace\": 3, \"tools\": {\"py\": {\"kind\": \"exec\", "
+                 "\"argv\": [\"/usr/bin/python3\", \"-c\", \"-c\"], \"env\": [\"PATH\"], "
+                 "\"memory_limit\": \"512MB\", \"cpu_limit\": 5, \"run_as\": \"4242:4343\"}}}");
+    const struct tool_cfg *t = tool("py");
+    assert_int_equal(t->argc, 3);
+    assert_string_equal(t->argv[2], "-c");
+    assert_int_equal(t->nenv, 1);
+    assert_string_equal(t->env[0], "PATH");
+    assert_int_equal(t->memory_limit, 512 * MB);
+    assert_float_equal(t->cpu_limit, 5, 0);
+    assert_true(t->has_run_as);
+    assert_int_equal(t->run_uid, 4242);
+    assert_int_equal(t->run_gid, 4343);
+    assert_float_equal(t->kill_grace, 3, 0);
+    assert_int_equal(t->max_output, 10 * MB);
+    assert_int_equal(t->max_stderr, 64 * 1024);
+}
+
+static void an_exec_tool_without_env_keeps_the_default_list_and_an_empty_one_stays_empty(void **state)
+{
+    assert_loads("{\"tools\": {\"a\": {\"kind\": \"exec\", \"argv\": [\"/bin/true\"]},"
+                 " \"b\": {\"kind\": \"exec\", \"argv\": [\"/bin/true\"], \"env\": []}}}");
+    assert_null(tool("a")->env);
+    assert_non_null(tool("b")->env);
+    assert_int_equal(tool("b")->nenv, 0);
+}
+
+static void a_key_of_another_kind_is_refused_naming_the_kinds_it_applies_to(void **state)
+{
+    assert_refused("{\"tools\": {\"docs\": {\"kind\": \"mcp\", \"memory_limit\": \"1GB\"}}}",
+                   "tools.docs");
+    assert_contains(err, "\"memory_limit\" does not apply to a mcp tool (only to: exec)");
+}
+
+static void a_builtin_key_on_an_exec_tool_is_refused(void **state)
+{
+    assert_refused("{\"tools\": {\"x\": {\"kind\": \"exec\", \"argv\": [\"/bin/true\"], "
+                   "\"builtin\": \"echo\"}}}", "tools.x");
+    assert_contains(err, "\"builtin\" does not apply");
+}
+
+static void an_exec_tool_needs_argv(void **state)
+{
+    assert_refused("{\"tools\": {\"x\": {\"kind\": \"exec\"}}}", "tools.x.argv");
+}
+
+static void an_empty_argv_is_refused(void **state)
+{
+    assert_refused("{\"tools\": {\"x\": {\"kind\": \"exec\", \"argv\": []}}}", "tools.x.argv");
+    assert_contains(err, "empty");
+}
+
+static void an_argv_program_must_be_a_path(void **state)
+{
+    assert_refused("{\"tools\": {\"x\": {\"kind\": \"exec\", \"argv\": [\"python3\"]}}}",
+                   "tools.x.argv");
+    assert_contains(err, "/usr/bin/python3");
+}
+
+static void an_argv_item_must_be_a_string(void **state)
+{
+    assert_refused("{\"tools\": {\"x\": {\"kind\": \"exec\", \"argv\": [\"/bin/echo\", 1]}}}",
+                   "tools.x.argv");
+    assert_contains(err, "item 1 must be a string");
+}
+
+static void run_as_an_unknown_user_is_refused(void **state)
+{
+    assert_refused("{\"tools\": {\"x\": {\"kind\": \"exec\", \"argv\": [\"/bin/true\"], "
+                   "\"run_as\": \"no-such-user-fac\"}}}", "tools.x.run_as");
+    assert_contains(err, "no user \"no-such-user-fac\"");
+}
+
+static void run_as_a_user_name_takes_its_ids(void **state)
+{
+    assert_loads("{\"tools\": {\"x\": {\"kind\": \"exec\", \"argv\": [\"/bin/true\"], "
+                 "\"run_as\": \"root\"}}}");
+    assert_true(tool("x")->has_run_as);
+    assert_int_equal(tool("x")->run_uid, 0);
+}
+
+static void max_procs_for_root_without_run_as_is_refused_as_root(void **state)
+{
+    const char *json = "{\"tools\": {\"x\": {\"kind\": \"exec\", \"argv\": [\"/bin/true\"], "
+                       "\"max_procs\": 10}}}";
+    if (geteuid() != 0) {
+        assert_loads(json); /* RLIMIT_NPROC holds every other user */
+        return;
+    }
+    assert_refused(json, "tools.x.max_procs");
+    assert_contains(err, "run_as");
+}
+
+static void an_http_tool_needs_a_url(void **state)
+{
+    assert_refused("{\"tools\": {\"h\": {\"kind\": \"http\"}}}", "tools.h.url");
+    assert_contains(err, "/api/method/");
+}
+
+static void an_http_url_is_a_path_or_an_http_url(void **state)
+{
+    assert_refused("{\"tools\": {\"h\": {\"kind\": \"http\", \"url\": \"ftp://x\"}}}",
+                   "tools.h.url");
+    assert_loads("{\"tools\": {\"h\": {\"kind\": \"http\", \"url\": \"/api/method/a.b\"}}}");
+    free_config(NULL);
+    assert_loads("{\"tools\": {\"h\": {\"kind\": \"http\", \"url\": \"https://x/y\"}}}");
 }
 
 static void audit_to_mariadb_is_refused(void **state)
@@ -518,7 +646,21 @@ int main(void)
         T(a_test_builtin_under_another_name_still_needs_test_tools),
         T(test_builtins_load_with_test_tools),
         T(an_unknown_builtin_is_refused),
-        T(kind_mcp_is_refused_as_not_supported),
+        T(an_unsupported_kind_is_refused_with_the_supported_ones),
+        T(an_mcp_tool_takes_fac_s_name_and_http_limits),
+        T(an_exec_tool_takes_argv_env_and_limits),
+        T(an_exec_tool_without_env_keeps_the_default_list_and_an_empty_one_stays_empty),
+        T(a_key_of_another_kind_is_refused_naming_the_kinds_it_applies_to),
+        T(a_builtin_key_on_an_exec_tool_is_refused),
+        T(an_exec_tool_needs_argv),
+        T(an_empty_argv_is_refused),
+        T(an_argv_program_must_be_a_path),
+        T(an_argv_item_must_be_a_string),
+        T(run_as_an_unknown_user_is_refused),
+        T(run_as_a_user_name_takes_its_ids),
+        T(max_procs_for_root_without_run_as_is_refused_as_root),
+        T(an_http_tool_needs_a_url),
+        T(an_http_url_is_a_path_or_an_http_url),
         T(audit_to_mariadb_is_refused),
         T(an_empty_queue_list_is_refused),
         T(a_queue_listed_twice_is_refused),
