@@ -1,7 +1,10 @@
 /* msgpack structural check and small helpers shared by the decoder and record writers. */
 #include "mp.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "buf.h"
 
 /* For a leading byte: how many more bytes hold the length (lenbytes), or a fixed body
  * size (fixed), or a container count; returns false for the never-used byte 0xc1. */
@@ -135,4 +138,49 @@ void mp_pack_kv_int(msgpack_packer *pk, const char *key, int64_t v)
 {
     mp_pack_cstr(pk, key);
     msgpack_pack_int64(pk, v);
+}
+
+struct packed_kv {
+    struct buf key;
+    const msgpack_object *val;
+};
+
+static int packed_kv_cmp(const void *a, const void *b)
+{
+    const struct buf *x = &((const struct packed_kv *)a)->key, *y = &((const struct packed_kv *)b)->key;
+    int c = memcmp(x->data, y->data, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static void pack_canonical_map(msgpack_packer *pk, const msgpack_object_map *m)
+{
+    struct packed_kv *kv = calloc(m->size ? m->size : 1, sizeof *kv);
+    for (uint32_t i = 0; i < m->size; i++) {
+        msgpack_packer kp;
+        msgpack_packer_init(&kp, &kv[i].key, buf_msgpack_write);
+        mp_pack_canonical(&kp, &m->ptr[i].key);
+        kv[i].val = &m->ptr[i].val;
+    }
+    qsort(kv, m->size, sizeof *kv, packed_kv_cmp);
+    msgpack_pack_map(pk, m->size);
+    for (uint32_t i = 0; i < m->size; i++) {
+        pk->callback(pk->data, kv[i].key.data, kv[i].key.len);
+        mp_pack_canonical(pk, kv[i].val);
+        buf_free(&kv[i].key);
+    }
+    free(kv);
+}
+
+void mp_pack_canonical(msgpack_packer *pk, const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_MAP: pack_canonical_map(pk, &o->via.map); return;
+    case MSGPACK_OBJECT_ARRAY:
+        msgpack_pack_array(pk, o->via.array.size);
+        for (uint32_t i = 0; i < o->via.array.size; i++) mp_pack_canonical(pk, &o->via.array.ptr[i]);
+        return;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: msgpack_pack_double(pk, o->via.f64); return;
+    default: msgpack_pack_object(pk, *o); return; /* integers already pack shortest */
+    }
 }

@@ -37,5 +37,8 @@ void mp_pack_cstr(msgpack_packer *pk, const char *s);
 void mp_pack_strn(msgpack_packer *pk, const char *s, size_t n);
 void mp_pack_kv_str(msgpack_packer *pk, const char *key, const char *s, size_t n);
 void mp_pack_kv_int(msgpack_packer *pk, const char *key, int64_t v);
+/* Packs o so that equal values give equal bytes: map entries sorted by their packed
+ * key, integers in their shortest form, every float as a float64. */
+void mp_pack_canonical(msgpack_packer *pk, const msgpack_object *o);
 
 #endif

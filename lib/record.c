@@ -10,7 +10,7 @@ void record_pack_result(struct buf *out, const struct result_rec *r)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, buf_msgpack_write);
-    msgpack_pack_map(&pk, 9);
+    msgpack_pack_map(&pk, 9 + r->cached);
     mp_pack_kv_int(&pk, "v", FAC_PROTOCOL_VERSION);
     mp_pack_kv_str(&pk, "id", r->id.p, r->id.n);
     mp_pack_kv_str(&pk, "status", r->status, strlen(r->status));
@@ -30,6 +30,10 @@ void record_pack_result(struct buf *out, const struct result_rec *r)
     mp_pack_cstr(&pk, "duration_ms");
     msgpack_pack_double(&pk, r->duration_ms);
     mp_pack_kv_str(&pk, "worker", r->worker, strlen(r->worker));
+    if (r->cached) {
+        mp_pack_cstr(&pk, "cached");
+        msgpack_pack_true(&pk);
+    }
 }
 
 void record_pack_dead(struct buf *out, const struct dead_rec *d)

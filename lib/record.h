@@ -6,6 +6,7 @@
 #define FAC_RECORD_H
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -20,6 +21,7 @@ struct result_rec {
     int64_t attempt, started_at, ended_at;
     double duration_ms;
     const char *worker;
+    bool cached; /* answered from the result cache: adds "cached": true */
 };
 
 struct dead_rec {

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "clock.h"
 #include "fac/protocol.h"
+#include "gate.h"
 #include "keys.h"
 #include "log.h"
 #include "mp.h"
@@ -28,6 +30,7 @@ struct ack {
 static void release(struct job *j)
 {
     struct worker *w = j->w;
+    const struct tool_cfg *admitted = j->state == J_RUN ? j->tool : NULL;
     free(j->raw);
     j->raw = NULL;
     msgpack_zone_destroy(&j->zone);
@@ -36,6 +39,7 @@ static void release(struct job *j)
     j->next_free = w->free_jobs;
     w->free_jobs = j;
     w->running--;
+    if (admitted) gate_leave(w, admitted);
     worker_job_released(w);
 }
 
@@ -178,7 +182,7 @@ static void finish(struct job *j, const char *status, const char *err_type, stru
                             .err_type = err_type, .err_msg = err_msg, .attempt = attempt,
                             .started_at = started_at,
                             .ended_at = started_at + (int64_t)llround(duration_ms),
-                            .duration_ms = duration_ms, .worker = w->wid};
+                            .duration_ms = duration_ms, .worker = w->wid, .cached = j->cached};
     struct buf rec = {0};
     record_pack_result(&rec, &rr);
     struct ack *a = store_result(j, &rec);
@@ -203,6 +207,7 @@ static void exec_done(struct exec_call *call)
     double ms = (double)(mono_ns() - j->t0_ns) / 1e6;
     bool ok = strcmp(call->status, FAC_ST_SUCCESS) == 0;
     struct str msg = {call->err_msg.data, (uint32_t)call->err_msg.len};
+    if (ok && j->tool->cache_ttl > 0) cache_store(j, &call->result);
     finish(j, call->status, ok ? NULL : call->err_type, msg, ok ? &call->result : NULL,
            j->started_at, ms, j->env.attempt);
 }
@@ -219,24 +224,55 @@ static void timeout_fired(struct ev_loop *loop, ev_timer *t, int revents)
            ms, j->env.attempt);
 }
 
-static void run(struct job *j)
+void job_launch(struct job *j)
 {
     struct worker *w = j->w;
     j->state = J_RUN;
-    j->timeout_s = j->tool->timeout;
-    if (j->env.timeout > 0 && j->env.timeout < j->timeout_s) j->timeout_s = j->env.timeout;
     j->started_at = now_ms();
     j->t0_ns = mono_ns();
-    memset(&j->call, 0, sizeof j->call);
-    j->call.loop = w->loop;
-    j->call.tool = j->tool;
-    j->call.args = j->env.args;
-    j->call.zone = &j->zone;
-    j->call.done = exec_done;
     ev_timer_init(&j->timeout, timeout_fired, j->timeout_s, 0);
     j->timeout.data = j;
     ev_timer_start(w->loop, &j->timeout);
     j->ex->start(&j->call);
+}
+
+void job_admit(struct job *j)
+{
+    if (gate_admit(j->w, j)) job_launch(j);
+    else j->state = J_WAIT;
+}
+
+void job_finish_cached(struct job *j, const msgpack_object *result)
+{
+    j->cached = true;
+    double ms = (double)(mono_ns() - j->t0_ns) / 1e6;
+    finish(j, FAC_ST_SUCCESS, NULL, (struct str){0}, result, j->started_at, ms, j->env.attempt);
+}
+
+static void run(struct job *j)
+{
+    struct worker *w = j->w;
+    j->timeout_s = j->tool->timeout;
+    if (j->env.timeout > 0 && j->env.timeout < j->timeout_s) j->timeout_s = j->env.timeout;
+    memset(&j->call, 0, sizeof j->call);
+    j->call.loop = w->loop;
+    j->call.cfg = w->cfg;
+    j->call.tool = j->tool;
+    j->call.args = j->env.args;
+    j->call.job_id = j->env.id;
+    j->call.site = j->env.site;
+    j->call.user = j->env.user;
+    j->call.zone = &j->zone;
+    j->call.done = exec_done;
+    j->cached = false;
+    if (j->tool->cache_ttl > 0) {
+        j->state = J_CACHE;
+        j->started_at = now_ms();
+        j->t0_ns = mono_ns();
+        cache_lookup(j);
+        return;
+    }
+    job_admit(j);
 }
 
 /* A rescued job (attempt > 0) may have finished before its worker died: then only its
@@ -297,6 +333,7 @@ void job_start(struct worker *w, int qidx, const char *raw, size_t len)
     struct job *j = w->free_jobs;
     w->free_jobs = j->next_free;
     w->running++;
+    j->seq++;
     j->state = J_CHECK;
     j->qidx = qidx;
     j->raw = malloc(len ? len : 1);
@@ -330,6 +367,9 @@ void job_start(struct worker *w, int qidx, const char *raw, size_t len)
 
 void job_abort_all(struct worker *w)
 {
+    /* Waiting jobs first, so that ending a running one starts none of them. */
+    for (int64_t i = 0; i < w->cfg->concurrency; i++)
+        if (w->jobs[i].state == J_WAIT) gate_remove(w, &w->jobs[i]);
     for (int64_t i = 0; i < w->cfg->concurrency; i++) {
         struct job *j = &w->jobs[i];
         if (j->state == J_FREE) continue;

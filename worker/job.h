@@ -14,15 +14,20 @@
 
 #include "envelope.h"
 #include "exec/exec.h"
+#include "keys.h"
 
 struct worker;
 
-enum job_state { J_FREE, J_CHECK, J_RUN };
+/* J_CACHE: its result cache entry is being read; J_WAIT: waiting for its tool's
+ * per-worker cap (gate.c); J_RUN: the executor has it. */
+enum job_state { J_FREE, J_CHECK, J_CACHE, J_WAIT, J_RUN };
 
 struct job {
     struct worker *w;
     struct job *next_free;
+    struct job *gate_next; /* J_WAIT: next in its tool's queue */
     enum job_state state;
+    uint64_t seq; /* which job this slot holds now: replies for an earlier one are dropped */
     int qidx;
     char *raw; /* the element as it sits in the in-flight list; owned */
     size_t raw_len;
@@ -35,10 +40,17 @@ struct job {
     double timeout_s;
     int64_t started_at; /* wall ms */
     int64_t t0_ns;      /* monotonic */
+    bool cached;        /* answered from the result cache */
+    char cache_key[FAC_KEY_MAX];
 };
 
 /* Takes a free slot and starts the job held in raw (copied). */
 void job_start(struct worker *w, int qidx, const char *raw, size_t len);
+/* Steps of a job's run used by cache.c and gate.c: admit (per-tool cap, then launch),
+ * launch (timeout armed, executor started), and finish with a cached result. */
+void job_admit(struct job *j);
+void job_launch(struct job *j);
+void job_finish_cached(struct job *j, const msgpack_object *result);
 /* Cancels every running job without acknowledging it: it stays in the in-flight list and
  * the supervisor puts it back on its queue when this worker exits. */
 void job_abort_all(struct worker *w);

@@ -17,6 +17,7 @@
 #include "shm.h"
 
 struct job;
+struct tool_gate;
 
 enum worker_mode {
     WM_RUN,   /* fetching */
@@ -42,6 +43,7 @@ struct worker {
 
     struct job *jobs;      /* concurrency slots */
     struct job *free_jobs; /* free list through job->next_free */
+    struct tool_gate *gates; /* per tool of cfg, made on first use (gate.c) */
     int running;           /* slots in use */
     int unacked;           /* finished jobs waiting for audit durability and LREM */
     bool fetching;         /* a fetch script is on the wire */

@@ -15,6 +15,7 @@
 #define FAC_KEY_RESULT "%s:result:%s"
 #define FAC_KEY_WORKERS "%s:workers"
 #define FAC_KEY_WORKER "%s:worker:%s"
+#define FAC_KEY_CACHE "%s:cache:%s" /* prefix, SHA-256 hex (lib/cachekey.h) */
 
 #define FAC_JOB_ID_MAX 128
 #define FAC_MAX_NESTING 32

@@ -258,6 +258,12 @@ def worker_id_pid(worker_id):
     return int(worker_id.rsplit(":", 1)[1])
 
 
+def audit_rows(path):
+    """The rows of a JSON-lines audit file (configuration.md `audit`)."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 # --------------------------------------------------------------------------
 # config
 # --------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import signal
 import statistics
 import time
 
-from conftest import (HOST_ID, PREFIX, Pool, enqueue, make_config, enqueue_many, find_inflight,
+from conftest import (HOST_ID, audit_rows, PREFIX, Pool, enqueue, make_config, enqueue_many, find_inflight,
                       get_result, inflight_count, inflight_lists, job, now_ms,
                       pack, ready_key, result_key, unpack, wait_all_results,
                       wait_inflight, wait_result, wait_until, worker_id_pid)
@@ -256,12 +256,6 @@ def test_pool_connects_through_a_unix_socket_url(fac, redis_factory,
     assert fac.r.dbsize() == 0, "the pool used the TCP redis, not the socket"
 
 
-def _audit_rows(path):
-    import json
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def test_one_audit_row_per_job_is_durable_before_the_ack(fac, tmp_path):
     """configuration.md `audit` (jsonl) and DESIGN §6: one row per attempt,
     written before the job leaves the in-flight list."""
@@ -272,7 +266,7 @@ def test_one_audit_row_per_job_is_durable_before_the_ack(fac, tmp_path):
     ids = enqueue_many(r, ok + bad)
     wait_all_results(r, ids, timeout=10)
     wait_until(lambda: inflight_count(r) == 0, 5, what="all acknowledged")
-    rows = _audit_rows(tmp_path / "audit.jsonl")
+    rows = audit_rows(tmp_path / "audit.jsonl")
     assert len(rows) == 30, "%d audit rows for 30 jobs" % len(rows)
     by_status = {}
     for row in rows:
@@ -294,7 +288,7 @@ def test_audit_row_redacts_secret_looking_args(fac, tmp_path):
     jid = enqueue(r, job("echo", args))
     wait_result(r, jid)
     wait_until(lambda: inflight_count(r) == 0, 5, what="acknowledged")
-    (row,) = _audit_rows(tmp_path / "audit.jsonl")
+    (row,) = audit_rows(tmp_path / "audit.jsonl")
     text = row["input_data"]
     for secret in ("hunter2-pw", "key-123456", "s3cr3t-value", "tok-98765",
                    "zzz-auth"):

@@ -128,6 +128,19 @@ static void a_result_that_is_an_empty_string_is_packed(void **state)
     assert_child_ok(pack_an_empty_string_result, NULL);
 }
 
+static void a_cached_result_says_cached_true(void **state)
+{
+    struct result_rec r = a_result("Success");
+    r.cached = true;
+    record_pack_result(&out, &r);
+    const msgpack_object *m = unpacked();
+    assert_keys(m, "v", "id", "status", "result", "attempt", "started_at", "ended_at",
+                "duration_ms", "worker", "cached");
+    const msgpack_object *c = map_get(m, "cached");
+    assert_int_equal(c->type, MSGPACK_OBJECT_BOOLEAN);
+    assert_true(c->via.boolean);
+}
+
 static void a_success_record_carries_the_run_facts(void **state)
 {
     struct result_rec r = a_result("Success");
@@ -290,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(a_success_record_has_result_and_no_error),
         T(a_result_that_is_an_empty_string_is_packed),
+        T(a_cached_result_says_cached_true),
         T(a_success_record_carries_the_run_facts),
         T(a_success_without_a_result_has_result_nil),
         T(an_error_record_has_error_type_and_message_and_no_result),

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "envelope.h"
 
 struct exec_call;
 typedef void (*exec_done_fn)(struct exec_call *call);
@@ -18,8 +19,10 @@ typedef void (*exec_done_fn)(struct exec_call *call);
 struct exec_call {
     /* Set by the job before start; valid until done() or cancel(). */
     struct ev_loop *loop;
+    const struct fac_config *cfg; /* sites and defaults */
     const struct tool_cfg *tool;
     const msgpack_object *args; /* a map, or NULL for none */
+    struct str job_id, site, user; /* from the envelope; site/user may be empty */
     msgpack_zone *zone;         /* where a result object may be allocated */
     exec_done_fn done;
 
