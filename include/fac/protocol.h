@@ -36,6 +36,17 @@
 #define FAC_ERR_TIMEOUT "Timeout"
 #define FAC_ERR_EXEC "ExecutionError"
 #define FAC_ERR_CANCELED "Canceled"
+/* error.type values of the executors (docs/executors.md); FAC's own error_type and
+ * Frappe's exc_type (ValidationError, PermissionError, ...) are passed through. */
+#define FAC_ERR_CONFIG "ConfigError"
+#define FAC_ERR_CONNECTION "ConnectionError"
+#define FAC_ERR_REPLY_TOO_LARGE "ReplyTooLarge"
+#define FAC_ERR_OUTPUT_TOO_LARGE "OutputTooLarge"
+#define FAC_ERR_BAD_REPLY "BadReply"
+#define FAC_ERR_JSONRPC "JSONRPCError"
+#define FAC_ERR_HTTP "HTTPError"
+#define FAC_ERR_AUTH "AuthenticationError"
+#define FAC_ERR_PERMISSION "PermissionError"
 
 /* Process exit codes (docs/operations.md). */
 enum fac_exit {

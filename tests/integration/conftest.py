@@ -650,3 +650,56 @@ def first_json_object(text):
 
 
 WRK_PID_RE = re.compile(r"\bwrk\[(\d+)\]")
+
+
+# --------------------------------------------------------------------------
+# a Frappe site with FAC, stood in for by fac_standin.py (mcp and http tools)
+# --------------------------------------------------------------------------
+
+STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fac_standin.py")
+SITE = "site1.local"
+
+
+class FacStandin:
+    """fac_standin.py in its own session on a free port: .url, .stats()."""
+
+    def __init__(self, workdir):
+        self.port_file = Path(workdir) / "standin.port"
+        self.proc = None
+        self.url = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["/usr/bin/python3", STANDIN, str(self.port_file)],
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        port = wait_until(lambda: self.port_file.exists() and self.port_file.read_text(),
+                          10, what="fac_standin.py listening")
+        self.url = "http://127.0.0.1:%s" % port
+        return self
+
+    def _call(self, method, path):
+        import urllib.request
+        req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def stats(self):
+        return self._call("GET", "/_stats")
+
+    def reset(self):
+        self._call("POST", "/_reset")
+
+    def stop(self):
+        if self.proc is not None:
+            _kill_pid(self.proc)
+
+
+@pytest.fixture
+def fac_site(tmp_path):
+    srv = FacStandin(tmp_path).start()
+    yield srv
+    srv.stop()
+
+
+def site_config(url, key="k-admin", secret="s-admin", name=SITE):
+    """A `sites` object for one site (configuration.md `sites`)."""
+    return {name: {"url": url, "api_key": key, "api_secret": secret}}

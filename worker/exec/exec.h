@@ -7,6 +7,7 @@
 #define FAC_EXEC_H
 
 #include <ev.h>
+#include <jansson.h>
 #include <msgpack.h>
 
 #include "buf.h"
@@ -28,7 +29,8 @@ struct exec_call {
 
     /* Outcome, filled by the executor before it calls done(). */
     const char *status;           /* FAC_ST_* */
-    const char *err_type;         /* when status is not Success */
+    const char *err_type;         /* when status is not Success; points to err_type_buf */
+    char err_type_buf[64];
     struct buf err_msg;           /* freed by the job */
     msgpack_object result;        /* Success: lives in zone or in args */
 
@@ -46,9 +48,12 @@ struct executor {
 };
 
 const struct executor *exec_for(const struct tool_cfg *tool);
+/* Sets a failed outcome (type is copied); done() is still the caller's to call. */
 void exec_fail(struct exec_call *call, const char *status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Sets Success with v, converted to msgpack in call->zone. */
+void exec_succeed_json(struct exec_call *call, const json_t *v);
 
-extern const struct executor exec_builtin;
+extern const struct executor exec_builtin, exec_mcp, exec_http;
 
 #endif
