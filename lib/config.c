@@ -228,7 +228,7 @@ static int parse_strlist(struct ctx *x, const char *path, const struct cfg_entry
     if (!json_is_array(v)) return fail(x, path, "expected an array of strings, got %s", json_kind(v));
     size_t n = json_array_size(v);
     if (n < (size_t)e->min) return fail(x, path, "expected a non-empty array, got an empty array");
-    char **items = calloc(n ? n : 1, sizeof *items);
+    char **items = calloc(n + 1, sizeof *items); /* NULL-terminated, as execve wants argv */
     *(char ***)((char *)base + e->off) = items;
     *(size_t *)((char *)base + e->count_off) = n;
     for (size_t i = 0; i < n; i++) {

@@ -27,9 +27,10 @@ struct tool_cfg {
     double connect_timeout;
     int64_t max_reply; /* bytes */
     /* exec */
-    char **argv; /* argv[0] is a path: never a shell */
+    char **argv; /* NULL-terminated; argv[0] is a path: never a shell */
     size_t argc;
-    char **env; /* names passed from the worker's environment; NULL = the default list */
+    char **env; /* names passed from the worker's environment; NULL = the default list
+                 * (lists are NULL-terminated) */
     size_t nenv;
     char *cwd;
     char *run_as; /* user name, "uid" or "uid:gid"; resolved into run_uid/run_gid */

@@ -8,7 +8,8 @@
 #include "fac/protocol.h"
 #include "mpjson.h"
 
-static const struct executor *const executors[] = {&exec_builtin, &exec_mcp, &exec_http};
+static const struct executor *const executors[] = {&exec_builtin, &exec_mcp, &exec_http,
+                                                  &exec_process};
 
 const struct executor *exec_for(const struct tool_cfg *tool)
 {

@@ -54,6 +54,6 @@ void exec_fail(struct exec_call *call, const char *status, const char *type, con
 /* Sets Success with v, converted to msgpack in call->zone. */
 void exec_succeed_json(struct exec_call *call, const json_t *v);
 
-extern const struct executor exec_builtin, exec_mcp, exec_http;
+extern const struct executor exec_builtin, exec_mcp, exec_http, exec_process;
 
 #endif
