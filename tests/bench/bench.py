@@ -10,7 +10,10 @@ One run starts ONE private redis-server (free port, temp dir) and measures, in o
     2. a fresh pool started on N pre-filled `noop` envelopes: throughput
        (first job's started_at -> all N results stored), busy memory sampled
        during the run (max);
-    3. with --scaling, step 2 again with 1, 2 and 4 workers.
+    3. with --scaling, step 2 again with 1, 2 and 4 workers;
+    4. with --mcp (or --mcp-only), step 2 with N `mcp` jobs instead of `noop`:
+       each a JSON-RPC tools/call over HTTP to fac_fast.py, a local stand-in
+       for FAC's MCP endpoint, through the worker's libcurl multi driver.
   python-rq, once with the default forking `Worker` and once with `SimpleWorker`
     1. idle non-burst workers: idle memory, then latency (enqueue -> status
        `finished`, polled every 0.2 ms);
@@ -54,6 +57,8 @@ HOST_ID = "bench"
 FAC_READY = "%s:{%s}:ready" % (PREFIX, QUEUE)
 FAC_DEAD = "%s:{%s}:dead" % (PREFIX, QUEUE)
 FAC_WORKERS = "%s:workers" % PREFIX
+MCP_SITE = "bench.local"  # the --mcp pool's one site: fac_fast.py
+MCP_TOOL = "fac_echo"
 MiB = 1024.0 * 1024.0
 
 
@@ -441,7 +446,7 @@ class Bench:
     def fac_bin(self):
         return os.path.join(self.args.build_dir, "fac-worker")
 
-    def fac_config(self, tag, workers):
+    def fac_config(self, tag, workers, mcp_url=None):
         a = self.args
         cfg = {
             "redis": self.redis_url,
@@ -454,6 +459,9 @@ class Bench:
             "log_file": os.path.join(self.tmp, "fac-%s.log" % tag),
             "log_level": a.log_level,
         }
+        if mcp_url:
+            cfg["sites"] = {MCP_SITE: {"url": mcp_url, "api_key": "bench", "api_secret": "bench"}}
+            cfg["tools"] = {"noop": {}, "echo": {}, MCP_TOOL: {"kind": "mcp", "name": "echo_args"}}
         if a.audit == "jsonl":
             cfg["audit"] = {"to": "jsonl", "path": os.path.join(self.tmp, "fac-audit-%s.jsonl" % tag)}
         else:
@@ -471,8 +479,8 @@ class Bench:
                              % (path, p.returncode, p.stdout.decode("utf-8", "replace"),
                                 open(path).read()))
 
-    def fac_start(self, tag, workers):
-        path, cfg = self.fac_config(tag, workers)
+    def fac_start(self, tag, workers, mcp_url=None):
+        path, cfg = self.fac_config(tag, workers, mcp_url)
         self.fac_check_config(path)
         out = open(os.path.join(self.tmp, "fac-%s.out" % tag), "wb")
         cmd = [self.fac_bin(), "-c", path, "-w", str(workers)]
@@ -583,13 +591,15 @@ class Bench:
             raise BenchError("fac-worker latency: %d bad replies, first: %r" % (len(bad), bad[0]))
         return lat_stats(lat), lat
 
-    def fac_prefill(self, n, tag):
+    def fac_prefill(self, n, tag, tool="noop"):
         now = int(time.time() * 1000)
         pipe = self.r.pipeline(transaction=False)
         batch = []
         t0 = time.time()
+        extra = {"site": MCP_SITE, "args": {"doctype": "ToDo", "limit": 20}} if tool == MCP_TOOL else {}
         for i in range(n):
-            batch.append(msgpack.packb({"v": 1, "id": "%s-%d" % (tag, i), "tool": "noop", "enqueued_at": now}))
+            env = dict({"v": 1, "id": "%s-%d" % (tag, i), "tool": tool, "enqueued_at": now}, **extra)
+            batch.append(msgpack.packb(env))
             if len(batch) == 1000:
                 pipe.lpush(FAC_READY, *batch)
                 batch = []
@@ -616,14 +626,14 @@ class Bench:
         total += sum(pipe.execute())
         return total
 
-    def fac_throughput(self, workers, n, tag):
+    def fac_throughput(self, workers, n, tag, tool="noop", mcp_url=None):
         a = self.args
         self.flush()
-        log("fac-worker: pre-filling %d noop envelopes into %s" % (n, FAC_READY))
-        prefill_s = self.fac_prefill(n, tag)
+        log("fac-worker: pre-filling %d %s envelopes into %s" % (n, tool, FAC_READY))
+        prefill_s = self.fac_prefill(n, tag, tool)
         keys = self.fac_result_keys(n, tag)
         log("fac-worker: pre-fill took %.2fs; starting pool with %d workers" % (prefill_s, workers))
-        sup, t_pool = self.fac_start(tag, workers)
+        sup, t_pool = self.fac_start(tag, workers, mcp_url)
         sampler = MemSampler(self.fac_roles(sup), a.sample_ms / 1000.0, self.tracker)
         sampler.start()
         res = {"jobs": n, "workers": workers, "concurrency": a.concurrency, "prefill_s": prefill_s}
@@ -692,6 +702,41 @@ class Bench:
         log("fac-worker: %d workers: %.0f jobs/s (span %.0f, from pool start %.0f, until all acked %.0f jobs/s)"
             % (workers, res["jobs_per_s"], res["span_jobs_per_s"], res["pool_start_jobs_per_s"],
                res["acked_jobs_per_s"]))
+        return res
+
+    def start_fac_standin(self):
+        port_file = os.path.join(self.tmp, "fac_fast.port")
+        p = self.tracker.spawn("fac_fast.py", ["/usr/bin/python3", os.path.join(HERE, "fac_fast.py"), port_file],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.tmp)
+        deadline = time.time() + 10
+        while not os.path.exists(port_file):
+            if p.poll() is not None or time.time() > deadline:
+                raise BenchError("fac_fast.py did not start (exit %s)" % p.poll())
+            time.sleep(0.02)
+        with open(port_file) as f:
+            return p, "http://127.0.0.1:%s" % f.read().strip()
+
+    @staticmethod
+    def cpu_seconds(pid):
+        """utime + stime of pid from /proc/PID/stat."""
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            rest = f.read().rsplit(b")", 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+    def fac_mcp(self, workers, n):
+        """Throughput of mcp jobs against fac_fast.py; also how busy the stand-in was."""
+        standin, url = self.start_fac_standin()
+        try:
+            cpu0 = self.cpu_seconds(standin.pid)
+            res = self.fac_throughput(workers, n, "mcp", MCP_TOOL, url)
+            res["standin_cpu_s"] = self.cpu_seconds(standin.pid) - cpu0
+            import urllib.request
+            with urllib.request.urlopen(url + "/_stats", timeout=10) as resp:
+                res["standin"] = json.loads(resp.read())
+        finally:
+            self.tracker.stop(standin)
+        log("fac-worker mcp: %.0f jobs/s over %d HTTP connections; the stand-in used %.1f CPU s in a %.1f s run"
+            % (res["jobs_per_s"], res["standin"]["connections"], res["standin_cpu_s"], res["elapsed_s"]))
         return res
 
     @staticmethod
@@ -1058,6 +1103,8 @@ def table_rows(results):
         return {c: fn(results.get(c) or {}) for c, _ in COLS}
 
     rows.append(("throughput (jobs/s)", vals(lambda d: _get(d, "throughput", "jobs_per_s")), "%.0f"))
+    if _get(results, "fac", "mcp"):
+        rows.append(("mcp throughput (jobs/s)", vals(lambda d: _get(d, "mcp", "jobs_per_s")), "%.0f"))
     rows.append(("latency p50 (ms)", vals(lambda d: _get(d, "latency", "p50_ms")), "%.3f"))
     rows.append(("latency p99 (ms)", vals(lambda d: _get(d, "latency", "p99_ms")), "%.3f"))
     rows.append(("idle worker RSS (MiB)", vals(lambda d: mb(_get(d, "idle_memory", "worker_max", "rss"))), "%.2f"))
@@ -1094,7 +1141,7 @@ def render_table(results, markdown=False):
     head = ["", "fac-worker", "rq Worker", "rq SimpleWorker", "fac/rq Worker", "fac/rq Simple"]
     body = []
     for label, v, fmt in table_rows(results):
-        norat = label.startswith("jobs in")  # a count, not a measurement
+        norat = label.startswith("jobs in") or label.startswith("mcp")  # a count, or fac-only
         body.append([label, fmt_cell(fmt, v["fac"]), fmt_cell(fmt, v["rq_worker"]), fmt_cell(fmt, v["rq_simple"]),
                      "" if norat else ratio(v["fac"], v["rq_worker"]),
                      "" if norat else ratio(v["fac"], v["rq_simple"])])
@@ -1149,6 +1196,13 @@ def write_markdown(path, results):
             c["concurrency"], c["audit"], c["log_level"])),
         "- jobs: fac-worker throughput %s noop, latency %s echo; rq Worker %s / SimpleWorker %s noop, latency %s echo"
         % (c["jobs"], c["latency_jobs"], c["rq_worker_jobs"], c["rq_simple_jobs"], c["rq_latency_jobs"]),
+    ]
+    if c.get("mcp"):
+        mcp = _get(results, "fac", "mcp") or {}
+        lines.append("- mcp: %s `tools/call` jobs against tests/bench/fac_fast.py (a canned FAC reply over "
+                     "HTTP/1.1 keep-alive), %s connections; the stand-in used %.1f CPU s of the run"
+                     % (c["mcp_jobs"], _get(mcp, "standin", "connections"), mcp.get("standin_cpu_s") or 0))
+    lines += [
         "",
         render_table(results, markdown=True),
         "",
@@ -1238,6 +1292,9 @@ def parse_args(argv):
     ap.add_argument("--skip-rq", action="store_true", help="only fac-worker")
     ap.add_argument("--skip-fac", action="store_true", help="only python-rq")
     ap.add_argument("--scaling", action="store_true", help="also fac-worker throughput with 1, 2 and 4 workers")
+    ap.add_argument("--mcp", action="store_true", help="also fac-worker throughput of mcp jobs against fac_fast.py")
+    ap.add_argument("--mcp-only", action="store_true", help="only the mcp throughput (implies --mcp --skip-rq)")
+    ap.add_argument("--mcp-jobs", type=int, help="mcp throughput jobs (default 20000; --quick 5000)")
     ap.add_argument("--audit", choices=("jsonl", "none"), default="jsonl",
                     help="fac-worker audit sink (default jsonl, as in production)")
     ap.add_argument("--log-level", default="info", help="fac-worker log level (default info)")
@@ -1259,11 +1316,17 @@ def parse_args(argv):
     a.latency_jobs = a.latency_jobs if a.latency_jobs is not None else (300 if q else 2000)
     a.rq_worker_jobs = a.rq_worker_jobs or a.rq_jobs or (1000 if q else 5000)
     a.rq_simple_jobs = a.rq_simple_jobs or a.rq_jobs or (3000 if q else 20000)
+    a.mcp_jobs = a.mcp_jobs if a.mcp_jobs is not None else (5000 if q else 20000)
+    if a.mcp_only:
+        a.mcp = a.skip_rq = True
     a.json_out = a.json_out or os.path.join(a.results_dir, "latest.json")
     a.md_out = a.md_out or os.path.join(a.results_dir, "latest.md")
-    for name in ("jobs", "workers", "concurrency", "latency_jobs", "rq_worker_jobs", "rq_simple_jobs", "rq_latency_jobs"):
+    for name in ("jobs", "workers", "concurrency", "latency_jobs", "rq_worker_jobs", "rq_simple_jobs", "rq_latency_jobs",
+                 "mcp_jobs"):
         if getattr(a, name) < 1:
             ap.error("--%s must be >= 1" % name.replace("_", "-"))
+    if a.mcp_only and a.skip_fac:
+        ap.error("--mcp-only measures fac-worker: drop --skip-fac")
     if a.skip_fac and a.skip_rq:
         ap.error("--skip-fac and --skip-rq leave nothing to measure")
     return a
@@ -1301,7 +1364,8 @@ def main(argv):
         "cwd": os.getcwd(),
         "config": {k: getattr(a, k) for k in ("jobs", "workers", "concurrency", "latency_jobs", "rq_worker_jobs",
                                               "rq_simple_jobs", "rq_latency_jobs", "warmup", "audit", "log_level",
-                                              "rq_quiet", "sample_ms", "quick", "skip_rq", "skip_fac", "scaling")},
+                                              "rq_quiet", "sample_ms", "quick", "skip_rq", "skip_fac", "scaling",
+                                              "mcp", "mcp_only", "mcp_jobs")},
         "fac_binary": binary_info(os.path.join(a.build_dir, "fac-worker")) if not a.skip_fac else {"skipped": True},
         "errors": [],
     }
@@ -1321,12 +1385,17 @@ def main(argv):
 
         if not a.skip_fac:
             fac = {}
-            idle = attempt("fac-worker idle/latency", bench.fac_idle_and_latency)
+            idle = None if a.mcp_only else attempt("fac-worker idle/latency", bench.fac_idle_and_latency)
             if idle:
                 fac.update(idle)
-            tp = attempt("fac-worker throughput", lambda: bench.fac_throughput(a.workers, a.jobs, "tp"))
+            tp = None if a.mcp_only else attempt("fac-worker throughput",
+                                                 lambda: bench.fac_throughput(a.workers, a.jobs, "tp"))
             if tp:
                 fac["throughput"] = tp
+            if a.mcp:
+                mcp = attempt("fac-worker mcp", lambda: bench.fac_mcp(a.workers, a.mcp_jobs))
+                if mcp:
+                    fac["mcp"] = mcp
             if a.scaling:
                 fac["scaling"] = []
                 for w in (1, 2, 4):

@@ -145,6 +145,9 @@ int http_req_start(struct ev_loop *loop, struct http_req *r)
         return -1;
     }
     set_options(r->easy, r);
+    /* curl's default cache (4 per added handle) closes connections a busy worker
+     * would reuse a moment later. */
+    curl_multi_setopt(M.multi, CURLMOPT_MAXCONNECTS, r->keep_idle);
     CURLMcode mc = curl_multi_add_handle(M.multi, r->easy);
     if (mc != CURLM_OK) {
         snprintf(r->errbuf, sizeof r->errbuf, "%s", curl_multi_strerror(mc));

@@ -25,6 +25,7 @@ struct http_req {
     struct curl_slist *headers;  /* may hold a secret: never logged */
     double connect_timeout;      /* seconds */
     size_t max_reply;            /* a longer reply ends the request with too_large */
+    long keep_idle;              /* idle connections the worker keeps: its concurrency */
     http_done_fn done;
     void *ud;
 

@@ -199,6 +199,7 @@ void site_post_start(struct exec_call *call, const char *path_or_url, struct buf
     sp->req.headers = auth_headers(s, secret);
     sp->req.connect_timeout = call->tool->connect_timeout;
     sp->req.max_reply = (size_t)call->tool->max_reply;
+    sp->req.keep_idle = (long)call->cfg->concurrency;
     sp->req.done = post_done;
     sp->req.ud = sp;
     if (http_req_start(call->loop, &sp->req) != 0) {
