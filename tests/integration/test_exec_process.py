@@ -16,6 +16,7 @@ from conftest import (SITE, enqueue, enqueue_many, job, proc_stat,
 
 PROGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "progs")
 PYTHON = "/usr/bin/python3"
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="run_as switches users: needs root")
 
 
 @pytest.fixture
@@ -120,6 +121,7 @@ def test_limits_become_rlimits(fac, marker):
     assert limits["CORE"] == [0, 0]
 
 
+@needs_root
 def test_run_as_runs_the_tool_as_that_user(fac, marker):
     uid = 61000 + os.getpid() % 3000
     start(fac, {"look": tool("introspect.py", marker, run_as="%d:%d" % (uid, uid),
@@ -205,6 +207,7 @@ def test_a_tool_ignoring_sigterm_is_killed_after_kill_grace(fac, marker):
     assert time.monotonic() - t0 >= 1.4, "killed before kill_grace"
 
 
+@needs_root
 def test_a_fork_bomb_is_held_by_max_procs_and_killed_on_timeout(fac, marker):
     uid = 61000 + (os.getpid() + 7) % 3000
     start(fac, {"bomb": tool("forkbomb.py", marker, run_as="%d:%d" % (uid, uid),
