@@ -1141,6 +1141,8 @@ def render_table(results, markdown=False):
     head = ["", "fac-worker", "rq Worker", "rq SimpleWorker", "fac/rq Worker", "fac/rq Simple"]
     body = []
     for label, v, fmt in table_rows(results):
+        if all(x is None for x in v.values()):
+            continue  # not measured in this run (e.g. --mcp-only)
         norat = label.startswith("jobs in") or label.startswith("mcp")  # a count, or fac-only
         body.append([label, fmt_cell(fmt, v["fac"]), fmt_cell(fmt, v["rq_worker"]), fmt_cell(fmt, v["rq_simple"]),
                      "" if norat else ratio(v["fac"], v["rq_worker"]),
@@ -1182,8 +1184,9 @@ def render_scaling(results, markdown=False):
 def write_markdown(path, results):
     m = results["machine"]
     c = results["config"]
+    title = "fac-worker: mcp jobs" if c.get("mcp_only") else "fac-worker vs python-rq"
     lines = [
-        "# fac-worker vs python-rq benchmark",
+        "# %s benchmark" % title,
         "",
         "- date: %s" % results["date"],
         "- command: `%s`" % results["command"],
@@ -1194,14 +1197,20 @@ def write_markdown(path, results):
          "- fac-worker: `%s` (sha256 %s…), %d workers × concurrency %d, audit `%s`, log level `%s`"
          % (results["fac_binary"].get("path"), (results["fac_binary"].get("sha256") or "?")[:12], c["workers"],
             c["concurrency"], c["audit"], c["log_level"])),
-        "- jobs: fac-worker throughput %s noop, latency %s echo; rq Worker %s / SimpleWorker %s noop, latency %s echo"
-        % (c["jobs"], c["latency_jobs"], c["rq_worker_jobs"], c["rq_simple_jobs"], c["rq_latency_jobs"]),
     ]
+    if not c.get("mcp_only"):
+        lines.append("- jobs: fac-worker throughput %s noop, latency %s echo; rq Worker %s / SimpleWorker %s noop, "
+                     "latency %s echo" % (c["jobs"], c["latency_jobs"], c["rq_worker_jobs"], c["rq_simple_jobs"],
+                                          c["rq_latency_jobs"]))
     if c.get("mcp"):
         mcp = _get(results, "fac", "mcp") or {}
+        pss = _get(mcp, "busy_memory", "worker", "pss")
         lines.append("- mcp: %s `tools/call` jobs against tests/bench/fac_fast.py (a canned FAC reply over "
-                     "HTTP/1.1 keep-alive), %s connections; the stand-in used %.1f CPU s of the run"
-                     % (c["mcp_jobs"], _get(mcp, "standin", "connections"), mcp.get("standin_cpu_s") or 0))
+                     "HTTP/1.1 keep-alive), %s connections; the stand-in used %.1f CPU s of the %.1f s run; "
+                     "job duration p50 / p99 %.2f / %.2f ms; busy worker PSS %.2f MiB"
+                     % (c["mcp_jobs"], _get(mcp, "standin", "connections"), mcp.get("standin_cpu_s") or 0,
+                        mcp.get("elapsed_s") or 0, mcp.get("duration_ms_p50") or 0,
+                        mcp.get("duration_ms_p99") or 0, (pss or 0) / MiB))
     lines += [
         "",
         render_table(results, markdown=True),
