@@ -61,6 +61,7 @@ static const char *site_secret(const struct site_cfg *s, struct exec_call *call)
     if (read_secret_file(s, value, call)) return NULL;
     secrets = realloc(secrets, (nsecrets + 1) * sizeof *secrets);
     secrets[nsecrets] = (struct secret){s, strdup(value)};
+    explicit_bzero(value, sizeof value);
     return secrets[nsecrets++].value;
 }
 
@@ -140,7 +141,7 @@ static struct curl_slist *auth_headers(const struct site_cfg *s, const char *sec
     buf_reset(&h);
     buf_printf(&h, "Authorization: token %s:%s", s->api_key, secret);
     l = curl_slist_append(l, h.data);
-    memset(h.data, 0, h.len); /* the secret does not linger in freed memory */
+    explicit_bzero(h.data, h.len); /* the secret does not linger in freed memory */
     buf_free(&h);
     return l;
 }
