@@ -25,8 +25,10 @@ const char *cache_key(char *out, const char *prefix, struct str tool, struct str
     put_field(&b, user.n ? user : (struct str){"Administrator", 13});
     msgpack_packer pk;
     msgpack_packer_init(&pk, &b, buf_msgpack_write);
-    if (args) mp_pack_canonical(&pk, args);
-    else msgpack_pack_map(&pk, 0);
+    if (args)
+        mp_pack_canonical(&pk, args);
+    else
+        msgpack_pack_map(&pk, 0);
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)b.data, b.len, d);
     buf_free(&b);

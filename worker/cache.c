@@ -67,7 +67,7 @@ void cache_store(struct job *j, const msgpack_object *result)
     msgpack_packer_init(&pk, &b, buf_msgpack_write);
     msgpack_pack_object(&pk, *result);
     long long ms = (long long)(j->tool->cache_ttl * 1000);
-    redisAsyncCommand(j->w->cmd, store_done, NULL, "SET %s %b PX %lld", j->cache_key, b.data,
-                      b.len, ms < 1 ? 1 : ms);
+    redisAsyncCommand(j->w->cmd, store_done, NULL, "SET %s %b PX %lld", j->cache_key, b.data, b.len,
+                      ms < 1 ? 1 : ms);
     buf_free(&b);
 }

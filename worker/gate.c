@@ -27,8 +27,10 @@ bool gate_admit(struct worker *w, struct job *j)
         return true;
     }
     j->gate_next = NULL;
-    if (g->tail) g->tail->gate_next = j;
-    else g->head = j;
+    if (g->tail)
+        g->tail->gate_next = j;
+    else
+        g->head = j;
     g->tail = j;
     return false;
 }

@@ -39,8 +39,10 @@ static void method(long status, const char *body)
 static void tool_text(const char *is_error, const char *text)
 {
     char body[2048];
-    snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":"
-             "[{\"type\":\"text\",\"text\":\"%s\"}],\"isError\":%s}}", text, is_error);
+    snprintf(body, sizeof body,
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":"
+             "[{\"type\":\"text\",\"text\":\"%s\"}],\"isError\":%s}}",
+             text, is_error);
     mcp(200, body);
 }
 
@@ -154,7 +156,8 @@ static void a_jsonrpc_error_with_http_200_is_an_error_too(void **state)
 {
     mcp(200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32601,"
              "\"message\":\"Method not found: tools/cal\"}}");
-    assert_failed(FAC_ST_ERROR, FAC_ERR_JSONRPC, "Method not found: tools/cal (JSON-RPC error -32601)");
+    assert_failed(FAC_ST_ERROR, FAC_ERR_JSONRPC,
+                  "Method not found: tools/cal (JSON-RPC error -32601)");
 }
 
 /* ---- HTTP errors ---- */
@@ -169,7 +172,8 @@ static void http_403_is_permission_denied_with_frappes_message(void **state)
 {
     mcp(403, "{\"exc_type\": \"PermissionError\", \"exception\": \"frappe.exceptions."
              "PermissionError: Assistant access is disabled\", \"_server_messages\": "
-             "\"[\\\"{\\\\\\\"message\\\\\\\": \\\\\\\"Assistant access is disabled for user u\\\\\\\"}\\\"]\"}");
+             "\"[\\\"{\\\\\\\"message\\\\\\\": \\\\\\\"Assistant access is disabled for user "
+             "u\\\\\\\"}\\\"]\"}");
     assert_failed(FAC_ST_DENIED, "PermissionError", "Assistant access is disabled for user u");
 }
 
@@ -188,8 +192,10 @@ static void frappes_exception_text_loses_its_class_path(void **state)
 
 static void several_server_messages_are_joined(void **state)
 {
-    method(417, "{\"exc_type\": \"ValidationError\", \"_server_messages\": "
-                "\"[\\\"{\\\\\\\"message\\\\\\\": \\\\\\\"A\\\\\\\"}\\\", \\\"\\\\\\\"B\\\\\\\"\\\"]\"}");
+    method(
+        417,
+        "{\"exc_type\": \"ValidationError\", \"_server_messages\": "
+        "\"[\\\"{\\\\\\\"message\\\\\\\": \\\\\\\"A\\\\\\\"}\\\", \\\"\\\\\\\"B\\\\\\\"\\\"]\"}");
     assert_failed(FAC_ST_ERROR, "ValidationError", "A; B");
 }
 

@@ -13,8 +13,9 @@
 #include "proc_env.h"
 #include "support.h"
 
-static char *worker_env[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "TZ=UTC",
-                             "REDIS_PASSWORD=hunter2", "PATHX=no", "DB_SECRET=s3", NULL};
+static char *worker_env[] = {
+    "PATH=/usr/bin:/bin", "LANG=C.UTF-8", "TZ=UTC", "REDIS_PASSWORD=hunter2",
+    "PATHX=no",           "DB_SECRET=s3", NULL};
 static char **env;
 
 static int release(void **state)
@@ -29,7 +30,8 @@ static int release(void **state)
 static size_t count(char **e)
 {
     size_t n = 0;
-    while (e[n]) n++;
+    while (e[n])
+        n++;
     return n;
 }
 

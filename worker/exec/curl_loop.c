@@ -41,8 +41,8 @@ static void finish_transfers(void)
 static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct sock_watch *w = (struct sock_watch *)io;
-    int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
-                 (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int action =
+        (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
     int running;
     curl_multi_socket_action(M.multi, w->fd, action, &running);
     finish_transfers();

@@ -20,18 +20,18 @@ typedef void (*http_done_fn)(struct http_req *r);
  * the buffers, headers and handle, not the struct. */
 struct http_req {
     /* Set before http_req_start. */
-    char *url;                   /* malloc'd */
-    struct buf body;             /* the request body */
-    struct curl_slist *headers;  /* may hold a secret: never logged */
-    double connect_timeout;      /* seconds */
-    size_t max_reply;            /* a longer reply ends the request with too_large */
-    long keep_idle;              /* idle connections the worker keeps: its concurrency */
+    char *url;                  /* malloc'd */
+    struct buf body;            /* the request body */
+    struct curl_slist *headers; /* may hold a secret: never logged */
+    double connect_timeout;     /* seconds */
+    size_t max_reply;           /* a longer reply ends the request with too_large */
+    long keep_idle;             /* idle connections the worker keeps: its concurrency */
     http_done_fn done;
     void *ud;
 
     /* The outcome, set before done() is called. */
-    CURLcode rc;     /* CURLE_OK when a whole reply came */
-    long status;     /* HTTP status, 0 when none came */
+    CURLcode rc; /* CURLE_OK when a whole reply came */
+    long status; /* HTTP status, 0 when none came */
     struct buf reply;
     bool too_large;
     char errbuf[CURL_ERROR_SIZE];

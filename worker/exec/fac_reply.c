@@ -79,7 +79,8 @@ static bool server_messages(const json_t *body, struct buf *out)
     json_array_foreach(list, i, item)
     {
         json_t *msg = decode(json_string_value(item));
-        const char *text = json_is_string(msg) ? json_string_value(msg) : str_member(msg, "message");
+        const char *text =
+            json_is_string(msg) ? json_string_value(msg) : str_member(msg, "message");
         if (text && *text) {
             if (out->len) buf_puts(out, "; ");
             buf_puts(out, text);
@@ -116,7 +117,8 @@ static void http_error(long status, const json_t *j, const char *body, size_t le
                        struct fac_outcome *out)
 {
     const char *type = str_member(j, "exc_type");
-    if (!type) type = status == 401 ? FAC_ERR_AUTH : status == 403 ? FAC_ERR_PERMISSION : FAC_ERR_HTTP;
+    if (!type)
+        type = status == 401 ? FAC_ERR_AUTH : status == 403 ? FAC_ERR_PERMISSION : FAC_ERR_HTTP;
     set_type(out, type);
     if (status == 403) out->status = FAC_ST_DENIED;
     buf_reset(&out->message);
@@ -195,7 +197,8 @@ void fac_reply_mcp(long status, const char *body, size_t len, struct fac_outcome
         http_error(status, j, body, len, out);
     } else if (!json_is_object(res)) {
         snippet(s, body, len);
-        fail(out, FAC_ERR_BAD_REPLY, "FAC's reply is not a JSON-RPC result: %s", len ? s : "(empty)");
+        fail(out, FAC_ERR_BAD_REPLY, "FAC's reply is not a JSON-RPC result: %s",
+             len ? s : "(empty)");
     } else {
         json_t *v = first_text(res);
         tool_value(v, json_is_true(json_object_get(res, "isError")), out);
@@ -216,8 +219,10 @@ void fac_reply_method(long status, const char *body, size_t len, struct fac_outc
     } else {
         json_t *msg = json_object_get(j, "message");
         json_t *v = json_is_object(j) && msg ? msg : j;
-        if (failed_tool(v)) tool_failure(v, out);
-        else succeed(out, v);
+        if (failed_tool(v))
+            tool_failure(v, out);
+        else
+            succeed(out, v);
     }
     json_decref(j);
 }

@@ -17,8 +17,10 @@ static void mcp_start(struct exec_call *c)
     static uint64_t next_id; /* JSON-RPC ids: unique within this worker */
     const char *name = c->tool->remote_name ? c->tool->remote_name : c->tool->name;
     struct buf body = {0};
-    buf_printf(&body, "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"tools/call\","
-               "\"params\":{\"name\":", (unsigned long long)++next_id);
+    buf_printf(&body,
+               "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"tools/call\","
+               "\"params\":{\"name\":",
+               (unsigned long long)++next_id);
     mpjson_write_str(&body, name, strlen(name));
     buf_puts(&body, ",\"arguments\":");
     site_post_write_args(&body, c);

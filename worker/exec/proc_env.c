@@ -46,6 +46,7 @@ char **proc_env_build(char *const *environ_in, char *const *allow, size_t nallow
 
 void proc_env_free(char **envp)
 {
-    for (char **p = envp; p && *p; p++) free(*p);
+    for (char **p = envp; p && *p; p++)
+        free(*p);
     free(envp);
 }

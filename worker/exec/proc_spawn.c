@@ -21,7 +21,8 @@ static void child_fail(const struct tool_cfg *t, const char *what)
     char msg[512];
     int n = snprintf(msg, sizeof msg, "fac-worker: tool \"%s\": %s: %s\n", t->name, what,
                      strerror(errno));
-    if (write(2, msg, (size_t)n) < 0) {} /* nowhere else to say it */
+    if (write(2, msg, (size_t)n) < 0) {
+    } /* nowhere else to say it */
     _exit(PROC_EXEC_FAILED);
 }
 
@@ -51,19 +52,20 @@ static void child_fds(const struct tool_cfg *t, const int ends[3])
     for (int i = 0; i < 3; i++)
         if (dup2(high[i], i) < 0) child_fail(t, "dup2");
     if (close_range(3, ~0U, 0) != 0)
-        for (int fd = 3; fd < 65536; fd++) close(fd);
+        for (int fd = 3; fd < 65536; fd++)
+            close(fd);
 }
 
 static void child_signals(void)
 {
-    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL); /* the worker ignores SIGPIPE */
+    for (int s = 1; s < NSIG; s++)
+        signal(s, SIG_DFL); /* the worker ignores SIGPIPE */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-static void child_run(const struct tool_cfg *t, const int ends[3], char *const envp[],
-                      pid_t worker)
+static void child_run(const struct tool_cfg *t, const int ends[3], char *const envp[], pid_t worker)
 {
     setpgid(0, 0);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != worker) _exit(PROC_EXEC_FAILED);
@@ -71,8 +73,8 @@ static void child_run(const struct tool_cfg *t, const int ends[3], char *const e
     child_signals();
     child_limits(t);
     if (t->cwd && chdir(t->cwd) != 0) child_fail(t, t->cwd);
-    if (t->has_run_as && (setgroups(0, NULL) != 0 || setgid(t->run_gid) != 0 ||
-                          setuid(t->run_uid) != 0))
+    if (t->has_run_as &&
+        (setgroups(0, NULL) != 0 || setgid(t->run_gid) != 0 || setuid(t->run_uid) != 0))
         child_fail(t, "run_as");
     execve(t->argv[0], t->argv, envp);
     child_fail(t, t->argv[0]);
@@ -91,7 +93,8 @@ int proc_spawn(const struct tool_cfg *t, char *const envp[], struct spawned *out
     int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
     for (int i = 0; i < 3; i++)
         if (pipe2(p[i], O_CLOEXEC) != 0) {
-            snprintf(err, errlen, "cannot make a pipe for tool \"%s\": %s", t->name, strerror(errno));
+            snprintf(err, errlen, "cannot make a pipe for tool \"%s\": %s", t->name,
+                     strerror(errno));
             close_pipes(p);
             return -1;
         }

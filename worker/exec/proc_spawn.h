@@ -15,7 +15,7 @@
 #define PROC_EXEC_FAILED 127
 
 struct spawned {
-    pid_t pid; /* also its process group id */
+    pid_t pid;        /* also its process group id */
     int in, out, err; /* the worker's ends: non-blocking, close-on-exec */
 };
 

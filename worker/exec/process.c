@@ -62,7 +62,8 @@ static void proc_list_remove(struct proc *p)
 /* At worker exit: no tool process may outlive the worker that ran it. */
 static void kill_all_at_exit(void)
 {
-    for (struct proc *p = procs; p; p = p->next) killpg(p->pgid, SIGKILL);
+    for (struct proc *p = procs; p; p = p->next)
+        killpg(p->pgid, SIGKILL);
 }
 
 static void close_io(struct proc *p, ev_io *io)
@@ -97,7 +98,8 @@ static const char *stderr_text(struct proc *p)
         memmove(e->data, e->data + drop, e->len - drop);
         e->len -= drop;
     }
-    while (e->len && strchr(" \t\r\n", e->data[e->len - 1])) e->len--;
+    while (e->len && strchr(" \t\r\n", e->data[e->len - 1]))
+        e->len--;
     if (!e->len) return "(nothing on stderr)";
     e->data[e->len] = '\0';
     return e->data;
@@ -109,7 +111,8 @@ static void succeed_with_stdout(struct proc *p)
     json_t *v = o->len ? json_loadb(o->data, o->len, JSON_DECODE_ANY, NULL) : json_null();
     if (!v) {
         size_t n = o->len;
-        while (n && (o->data[n - 1] == '\n' || o->data[n - 1] == '\r')) n--;
+        while (n && (o->data[n - 1] == '\n' || o->data[n - 1] == '\r'))
+            n--;
         v = json_stringn_nocheck(o->data, n);
     }
     exec_succeed_json(p->call, v);
@@ -125,7 +128,8 @@ static void signal_hint(const struct tool_cfg *t, int sig, char *out, size_t len
     else if ((sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT) && t->memory_limit)
         snprintf(out, len, " (its memory_limit is %lld MB)", (long long)(t->memory_limit >> 20));
     else if (sig == SIGKILL)
-        snprintf(out, len, " (not by fac-worker: the kernel's OOM killer, a cpu_limit, or "
+        snprintf(out, len,
+                 " (not by fac-worker: the kernel's OOM killer, a cpu_limit, or "
                  "someone else)");
 }
 
@@ -135,14 +139,16 @@ static void set_outcome(struct proc *p)
     const struct tool_cfg *t = p->tool;
     int st = p->wstatus;
     if (p->output_overflow) {
-        exec_fail(c, FAC_ST_ERROR, FAC_ERR_OUTPUT_TOO_LARGE, "tool \"%s\" wrote more than "
+        exec_fail(c, FAC_ST_ERROR, FAC_ERR_OUTPUT_TOO_LARGE,
+                  "tool \"%s\" wrote more than "
                   "max_output (%lld bytes) to stdout and was killed: have it print less, or "
-                  "raise tools.%s.max_output", t->name, (long long)t->max_output, t->name);
+                  "raise tools.%s.max_output",
+                  t->name, (long long)t->max_output, t->name);
     } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         succeed_with_stdout(p);
     } else if (WIFEXITED(st)) {
-        exec_fail(c, FAC_ST_ERROR, FAC_ERR_EXEC, "tool \"%s\" exited with status %d: %s",
-                  t->name, WEXITSTATUS(st), stderr_text(p));
+        exec_fail(c, FAC_ST_ERROR, FAC_ERR_EXEC, "tool \"%s\" exited with status %d: %s", t->name,
+                  WEXITSTATUS(st), stderr_text(p));
     } else {
         int sig = WTERMSIG(st);
         char hint[160];
@@ -241,8 +247,10 @@ static void on_output(struct ev_loop *loop, ev_io *io, int revents)
     ssize_t n = read(io->fd, chunk, sizeof chunk);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n > 0) {
-        if (io == &p->out) take_stdout(p, chunk, (size_t)n);
-        else take_stderr(p, chunk, (size_t)n);
+        if (io == &p->out)
+            take_stdout(p, chunk, (size_t)n);
+        else
+            take_stderr(p, chunk, (size_t)n);
     } else {
         close_io(p, io);
     }
@@ -251,8 +259,8 @@ static void on_output(struct ev_loop *loop, ev_io *io, int revents)
 
 /* ---- the executor ---- */
 
-static void watch(struct proc *p, ev_io *io, void (*cb)(struct ev_loop *, ev_io *, int),
-                  int fd, int events)
+static void watch(struct proc *p, ev_io *io, void (*cb)(struct ev_loop *, ev_io *, int), int fd,
+                  int events)
 {
     ev_io_init(io, cb, fd, events);
     io->data = p;
@@ -280,8 +288,10 @@ static void process_start(struct exec_call *c)
     p->call = c;
     p->tool = t;
     p->loop = c->loop;
-    if (c->args) mpjson_write(&p->input, c->args, false);
-    else buf_puts(&p->input, "{}");
+    if (c->args)
+        mpjson_write(&p->input, c->args, false);
+    else
+        buf_puts(&p->input, "{}");
     struct proc_env_ctx ctx = {c->job_id, {t->name, (uint32_t)strlen(t->name)}, c->site, c->user};
     char **envp = proc_env_build(environ, t->env, t->nenv, &ctx);
     struct spawned sp;

@@ -28,7 +28,7 @@ struct site_post {
 static struct secret {
     const struct site_cfg *site;
     char *value;
-} *secrets;
+} * secrets;
 static size_t nsecrets;
 
 static int read_secret_file(const struct site_cfg *s, char *out, struct exec_call *call)
@@ -38,11 +38,14 @@ static int read_secret_file(const struct site_cfg *s, char *out, struct exec_cal
     int err = errno;
     if (f) fclose(f);
     if (!f) {
-        exec_fail(call, FAC_ST_ERROR, FAC_ERR_CONFIG, "cannot read sites.%s.api_secret_file (%s): "
-                  "%s", s->name, s->api_secret_file, strerror(err));
+        exec_fail(call, FAC_ST_ERROR, FAC_ERR_CONFIG,
+                  "cannot read sites.%s.api_secret_file (%s): "
+                  "%s",
+                  s->name, s->api_secret_file, strerror(err));
         return -1;
     }
-    while (n && isspace((unsigned char)out[n - 1])) n--;
+    while (n && isspace((unsigned char)out[n - 1]))
+        n--;
     out[n] = '\0';
     if (n == 0) {
         exec_fail(call, FAC_ST_ERROR, FAC_ERR_CONFIG, "sites.%s.api_secret_file (%s) is empty",
@@ -70,20 +73,26 @@ static const struct site_cfg *job_site(struct exec_call *call)
 {
     const char *tool = call->tool->name;
     if (!call->site.n) {
-        exec_fail(call, FAC_ST_ERROR, FAC_ERR_CONFIG, "tool \"%s\" calls the job's Frappe site, "
-                  "but the job has no \"site\": enqueue it with one", tool);
+        exec_fail(call, FAC_ST_ERROR, FAC_ERR_CONFIG,
+                  "tool \"%s\" calls the job's Frappe site, "
+                  "but the job has no \"site\": enqueue it with one",
+                  tool);
         return NULL;
     }
     const struct site_cfg *s = config_site(call->cfg, call->site.p, call->site.n);
     int n = (int)call->site.n;
     const char *name = call->site.p;
     if (!s)
-        exec_fail(call, FAC_ST_ERROR, FAC_ERR_CONFIG, "site \"%.*s\" is not configured: add "
+        exec_fail(call, FAC_ST_ERROR, FAC_ERR_CONFIG,
+                  "site \"%.*s\" is not configured: add "
                   "\"sites\": {\"%.*s\": {\"url\": ..., \"api_key\": ..., \"api_secret_file\": "
-                  "...}} to the config", n, name, n, name);
+                  "...}} to the config",
+                  n, name, n, name);
     else if (!s->url || !s->api_key || (!s->api_secret && !s->api_secret_file))
-        exec_fail(call, FAC_ST_ERROR, FAC_ERR_CONFIG, "sites.%s needs url, api_key and "
-                  "api_secret or api_secret_file for tool \"%s\"", s->name, tool);
+        exec_fail(call, FAC_ST_ERROR, FAC_ERR_CONFIG,
+                  "sites.%s needs url, api_key and "
+                  "api_secret or api_secret_file for tool \"%s\"",
+                  s->name, tool);
     else
         return s;
     return NULL;
@@ -114,8 +123,8 @@ void site_post_write_args(struct buf *out, const struct exec_call *call)
     memcpy(kv, args->via.map.ptr, n * sizeof *kv);
     for (uint32_t i = 0; i < n; i++)
         if (mp_str_eq(&kv[i].key, "limit"))
-            kv[i].val = (msgpack_object){.type = MSGPACK_OBJECT_POSITIVE_INTEGER,
-                                         .via.u64 = (uint64_t)max};
+            kv[i].val =
+                (msgpack_object){.type = MSGPACK_OBJECT_POSITIVE_INTEGER, .via.u64 = (uint64_t)max};
     msgpack_object clamped = {.type = MSGPACK_OBJECT_MAP, .via.map = {n, kv}};
     mpjson_write(out, &clamped, false);
 }
@@ -124,7 +133,8 @@ static char *site_url(const struct site_cfg *s, const char *path_or_url)
 {
     if (path_or_url[0] != '/') return strdup(path_or_url);
     size_t n = strlen(s->url);
-    while (n && s->url[n - 1] == '/') n--;
+    while (n && s->url[n - 1] == '/')
+        n--;
     struct buf u = {0};
     buf_printf(&u, "%.*s%s", (int)n, s->url, path_or_url);
     return u.data;
@@ -164,9 +174,10 @@ static void post_done(struct http_req *r)
     struct site_post *sp = r->ud;
     struct exec_call *call = sp->call;
     if (r->too_large) {
-        exec_fail(call, FAC_ST_ERROR, FAC_ERR_REPLY_TOO_LARGE, "the reply of %s is larger than "
-                  "max_reply (%zu bytes): ask for less, or raise tools.%s.max_reply", r->url,
-                  r->max_reply, call->tool->name);
+        exec_fail(call, FAC_ST_ERROR, FAC_ERR_REPLY_TOO_LARGE,
+                  "the reply of %s is larger than "
+                  "max_reply (%zu bytes): ask for less, or raise tools.%s.max_reply",
+                  r->url, r->max_reply, call->tool->name);
     } else if (r->rc != CURLE_OK) {
         exec_fail(call, FAC_ST_ERROR, FAC_ERR_CONNECTION, "no reply from %s: %s", r->url,
                   r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->rc));
