@@ -103,6 +103,9 @@ static void sup_requeue_pending(struct supervisor *s)
         if (st.requeued || st.dead)
             log_info("requeued the jobs of worker %s: requeued=%d dead=%d%s", p->wid, st.requeued,
                      st.dead, p->crashed ? " (attempt + 1)" : "");
+        else if (st.skipped)
+            log_info("worker %s: its jobs are being requeued by another process (a scheduler)",
+                     p->wid);
         memmove(&s->pending[0], &s->pending[1], --s->npending * sizeof *s->pending);
     }
 }
