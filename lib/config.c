@@ -431,8 +431,8 @@ static int check_cron_entry(struct ctx *x, struct fac_config *c, size_t i)
     snprintf(path, sizeof path, "cron[%zu]", i);
     if (!e->name || !e->schedule || !e->tool)
         return fail(x, path, "needs \"name\", \"schedule\" and \"tool\"");
-    if (!ident_ok(e->name, 120))
-        return fail(x, path, "name \"%s\" must be 1-120 printable characters without spaces "
+    if (!ident_ok(e->name, 100)) /* it is part of job ids: cron:<name>:<slot> */
+        return fail(x, path, "name \"%s\" must be 1-100 printable characters without spaces "
                     "or braces", e->name);
     for (size_t k = 0; k < i; k++)
         if (strcmp(c->cron[k].name, e->name) == 0)

@@ -21,6 +21,7 @@
 #define FAC_CHAN_WAKE "%s:scheduler:wake"       /* pub/sub: a delayed job due earlier (ms) */
 #define FAC_KEY_LEADER "%s:scheduler:leader"    /* the active scheduler's lease */
 #define FAC_KEY_CRON_SLOT "%s:cron:%s:%lld"     /* a fired slot: name, epoch second */
+#define FAC_KEY_CRON_AT "%s:scheduler:cron_at"  /* the second the leader last fired up to */
 #define FAC_KEY_SUPERVISORS "%s:supervisors"    /* zset: supervisor id -> heartbeat (ms) */
 #define FAC_KEY_RESCUE_LOCK "%s:rescue:%s"      /* one rescuer per dead worker */
 
