@@ -9,12 +9,12 @@
 struct script script_fetch = {
     "fetch",
     "local n = tonumber(ARGV[1])\n"
-    "local out = {}\n"
-    "for i = 1, #KEYS, 2 do\n"
+    "local out = {redis.call('ZCARD', KEYS[1])}\n"
+    "for i = 2, #KEYS, 2 do\n"
     "  while n > 0 do\n"
     "    local j = redis.call('LMOVE', KEYS[i], KEYS[i + 1], 'RIGHT', 'LEFT')\n"
     "    if not j then break end\n"
-    "    out[#out + 1] = (i + 1) / 2\n"
+    "    out[#out + 1] = i / 2\n"
     "    out[#out + 1] = j\n"
     "    n = n - 1\n"
     "  end\n"

@@ -16,8 +16,10 @@ struct script {
     char sha[41];
 };
 
-/* FETCH: KEYS ready1, inflight1, ready2, inflight2, ... in priority order; ARGV n.
- * Moves up to n jobs, highest priority first; returns {queue-index (1-based), job, ...}. */
+/* FETCH: KEYS canceled, ready1, inflight1, ready2, inflight2, ... in priority order;
+ * ARGV n. Moves up to n jobs, highest priority first; returns {number of pending
+ * cancels, queue-index (1-based), job, ...}: the worker checks a job against the cancels
+ * only when there are any. */
 extern struct script script_fetch;
 /* MOVE: KEYS from, to[, gone]; ARGV old, new, "front" | "back" | "dead", cap. Removes
  * old from `from` (searching from the oldest end) and, only if it was there, deletes the

@@ -53,7 +53,8 @@ static void fetch_done(redisAsyncContext *c, void *r, void *priv)
         return;
     }
     size_t got = reply->elements / 2;
-    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+    w->cancels_pending = reply->elements && reply->element[0]->integer > 0;
+    for (size_t i = 1; i + 1 < reply->elements; i += 2) {
         redisReply *q = reply->element[i], *job = reply->element[i + 1];
         int qidx = (int)q->integer - 1;
         if (qidx < 0 || (size_t)qidx >= w->cfg->nqueues || job->type != REDIS_REPLY_STRING) continue;
@@ -66,15 +67,16 @@ static void send_fetch(struct worker *w)
 {
     size_t nq = w->cfg->nqueues;
     int n = free_slots(w);
-    const char *argv[3 + 2 * nq + 1];
-    size_t lens[3 + 2 * nq + 1];
+    const char *argv[4 + 2 * nq + 1];
+    size_t lens[4 + 2 * nq + 1];
     char nk[16], nn[16];
-    snprintf(nk, sizeof nk, "%zu", 2 * nq);
+    snprintf(nk, sizeof nk, "%zu", 1 + 2 * nq);
     snprintf(nn, sizeof nn, "%d", n);
     int a = 0;
     argv[a] = "EVALSHA", lens[a++] = 7;
     argv[a] = script_fetch.sha, lens[a++] = 40;
     argv[a] = nk, lens[a++] = strlen(nk);
+    argv[a] = w->canceled_key, lens[a++] = strlen(w->canceled_key);
     for (size_t i = 0; i < nq; i++) {
         argv[a] = w->ready_key[i], lens[a++] = strlen(w->ready_key[i]);
         argv[a] = w->inflight_key[i], lens[a++] = strlen(w->inflight_key[i]);
