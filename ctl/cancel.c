@@ -27,21 +27,28 @@ static void finalize_unrun(struct ctl *x, const struct buf *member)
                         sizeof why) == ENV_OK) {
         static const char msg[] = "canceled (fac-ctl cancel) before it ran";
         int64_t now = now_ms();
-        struct result_rec rr = {.id = e.id, .status = FAC_ST_CANCELED, .err_type = FAC_ERR_CANCELED,
-                                .err_msg = {msg, sizeof msg - 1}, .attempt = e.attempt,
-                                .started_at = now, .ended_at = now, .worker = "fac-ctl"};
+        struct result_rec rr = {.id = e.id,
+                                .status = FAC_ST_CANCELED,
+                                .err_type = FAC_ERR_CANCELED,
+                                .err_msg = {msg, sizeof msg - 1},
+                                .attempt = e.attempt,
+                                .started_at = now,
+                                .ended_at = now,
+                                .worker = "fac-ctl"};
         struct buf rec = {0};
         record_pack_result(&rec, &rr);
-        freeReplyObject(redisCommand(x->c, "SET %s %b EX %lld", key_result(k, cfg->prefix, e.id.p,
-                                     e.id.n), rec.data, rec.len, (long long)cfg->result_ttl));
+        freeReplyObject(redisCommand(x->c, "SET %s %b EX %lld",
+                                     key_result(k, cfg->prefix, e.id.p, e.id.n), rec.data, rec.len,
+                                     (long long)cfg->result_ttl));
         if (e.reply_to.n) {
             freeReplyObject(redisCommand(x->c, "LPUSH %b %b", e.reply_to.p, (size_t)e.reply_to.n,
                                          rec.data, rec.len));
-            freeReplyObject(redisCommand(x->c, "EXPIRE %b %lld", e.reply_to.p,
-                                         (size_t)e.reply_to.n, (long long)cfg->reply_ttl));
+            freeReplyObject(redisCommand(x->c, "EXPIRE %b %lld", e.reply_to.p, (size_t)e.reply_to.n,
+                                         (long long)cfg->reply_ttl));
         }
         if (e.deduplicate)
-            freeReplyObject(redisCommand(x->c, "DEL %s", key_unique(k, cfg->prefix, e.id.p, e.id.n)));
+            freeReplyObject(
+                redisCommand(x->c, "DEL %s", key_unique(k, cfg->prefix, e.id.p, e.id.n)));
         buf_free(&rec);
     }
     msgpack_zone_destroy(&z);
@@ -87,8 +94,11 @@ int cmd_cancel(struct ctl *x, int argc, char **argv)
     redisReply *r = redisCommand(x->c, "EXISTS %s", key_result(k, prefix, id, strlen(id)));
     bool final = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     freeReplyObject(r);
-    if (final) return die(CTL_FAILED, "job %s has already ended (see 'fac-ctl status %s'): "
-                          "nothing to cancel", id, id);
+    if (final)
+        return die(CTL_FAILED,
+                   "job %s has already ended (see 'fac-ctl status %s'): "
+                   "nothing to cancel",
+                   id, id);
     int64_t now = now_ms();
     key_global(k, FAC_KEY_CANCELED, prefix);
     freeReplyObject(redisCommand(x->c, "ZREMRANGEBYSCORE %s -inf %lld", k, (long long)now));
@@ -99,7 +109,8 @@ int cmd_cancel(struct ctl *x, int argc, char **argv)
         return rc;
     }
     freeReplyObject(r);
-    freeReplyObject(redisCommand(x->c, "PUBLISH %s %s", key_global(ch, FAC_CHAN_CANCEL, prefix), id));
+    freeReplyObject(
+        redisCommand(x->c, "PUBLISH %s %s", key_global(ch, FAC_CHAN_CANCEL, prefix), id));
     if (cancel_scheduled(x, id)) {
         freeReplyObject(redisCommand(x->c, "ZREM %s %s", k, id));
         printf("canceled %s: it was scheduled and will not run\n", id);
@@ -109,6 +120,8 @@ int cmd_cancel(struct ctl *x, int argc, char **argv)
         printf("canceled %s: a queued job will not run, a running one is stopped\n", id);
         return CTL_OK;
     }
-    return die(CTL_FAILED, "no job %s is scheduled, queued or running; the cancel stays for "
-               "%lld h in case it is enqueued", id, (long long)(FAC_CANCEL_TTL_MS / 3600000));
+    return die(CTL_FAILED,
+               "no job %s is scheduled, queued or running; the cancel stays for "
+               "%lld h in case it is enqueued",
+               id, (long long)(FAC_CANCEL_TTL_MS / 3600000));
 }

@@ -14,8 +14,15 @@
 #include "buf.h"
 #include "config.h"
 
-enum ctl_exit { CTL_OK = 0, CTL_FAILED = 1, CTL_USAGE = 2, CTL_CONFIG = 3, CTL_REDIS = 4,
-                CTL_WAIT_TIMEOUT = 5, CTL_DUPLICATE = 6 };
+enum ctl_exit {
+    CTL_OK = 0,
+    CTL_FAILED = 1,
+    CTL_USAGE = 2,
+    CTL_CONFIG = 3,
+    CTL_REDIS = 4,
+    CTL_WAIT_TIMEOUT = 5,
+    CTL_DUPLICATE = 6
+};
 
 struct ctl {
     struct fac_config *cfg;

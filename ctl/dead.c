@@ -62,7 +62,8 @@ static long for_each_entry(struct ctl *x, const struct dead_opts *o, entry_fn fn
             struct entry e = {q, r->element[j]};
             size_t off = 0;
             if (mp_check(e.raw->str, e.raw->len, FAC_MP_MAX_DEPTH_CAP) == MP_OK &&
-                msgpack_unpack(e.raw->str, e.raw->len, &off, &z, &e.obj) == MSGPACK_UNPACK_SUCCESS &&
+                msgpack_unpack(e.raw->str, e.raw->len, &off, &z, &e.obj) ==
+                    MSGPACK_UNPACK_SUCCESS &&
                 matches(o, &e.obj)) {
                 n++;
                 stop = fn(x, o, &e, ud);
@@ -91,7 +92,8 @@ static void entry_json(struct buf *out, const msgpack_object *entry)
         size_t off = 0;
         if (mp_str_eq(k, "job") && v->type == MSGPACK_OBJECT_BIN &&
             mp_check(v->via.bin.ptr, v->via.bin.size, FAC_MP_MAX_DEPTH_CAP) == MP_OK &&
-            msgpack_unpack(v->via.bin.ptr, v->via.bin.size, &off, &z, &job) == MSGPACK_UNPACK_SUCCESS)
+            msgpack_unpack(v->via.bin.ptr, v->via.bin.size, &off, &z, &job) ==
+                MSGPACK_UNPACK_SUCCESS)
             mpjson_write(out, &job, false);
         else
             mpjson_write(out, v, false);
@@ -120,15 +122,16 @@ static int print_row(struct ctl *x, const struct dead_opts *o, struct entry *e, 
         entry_json(json, &e->obj);
         return 0;
     }
-    struct str id = obj_str(mp_get(&e->obj, "id")), type = obj_str(mp_get(mp_get(&e->obj, "error"), "type"));
+    struct str id = obj_str(mp_get(&e->obj, "id")),
+               type = obj_str(mp_get(mp_get(&e->obj, "error"), "type"));
     struct str reason = obj_str(mp_get(&e->obj, "reason"));
     time_t t = (time_t)(obj_int(mp_get(&e->obj, "failed_at")) / 1000);
     struct tm tm;
     char when[32];
     gmtime_r(&t, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    printf("%-36.*s %-10s %-16.*s %7lld %-20s %.*s\n", (int)id.n, id.p, e->queue, (int)type.n, type.p,
-           (long long)obj_int(mp_get(&e->obj, "attempt")), when,
+    printf("%-36.*s %-10s %-16.*s %7lld %-20s %.*s\n", (int)id.n, id.p, e->queue, (int)type.n,
+           type.p, (long long)obj_int(mp_get(&e->obj, "attempt")), when,
            (int)(reason.n < 100 ? reason.n : 100), reason.p);
     return 0;
 }
@@ -148,7 +151,8 @@ static int next_envelope(struct ctl *x, const msgpack_object *entry, struct buf 
                          size_t whylen)
 {
     const msgpack_object *job = mp_get(entry, "job");
-    if (!job || job->type != MSGPACK_OBJECT_BIN) return snprintf(why, whylen, "it holds no job"), -1;
+    if (!job || job->type != MSGPACK_OBJECT_BIN)
+        return snprintf(why, whylen, "it holds no job"), -1;
     msgpack_zone z;
     msgpack_zone_init(&z, 2048);
     struct envelope env;
@@ -164,9 +168,11 @@ static int next_envelope(struct ctl *x, const msgpack_object *entry, struct buf 
         struct str ts = obj_str(mp_get(err, "type"));
         snprintf(type, sizeof type, "%.*s", (int)ts.n, ts.p);
         if (ts.n) last.type = type;
-        envelope_rewrite(&env, &(struct envelope_update){.attempt = env.attempt + 1,
-                                                         .max_attempts = env.attempt + 1 + budget,
-                                                         .error = &last}, out);
+        envelope_rewrite(&env,
+                         &(struct envelope_update){.attempt = env.attempt + 1,
+                                                   .max_attempts = env.attempt + 1 + budget,
+                                                   .error = &last},
+                         out);
         rc = 0;
     }
     msgpack_zone_destroy(&z);
@@ -190,8 +196,10 @@ static int retry_one(struct ctl *x, const struct dead_opts *o, struct entry *e, 
     int rc = script_move_sync(x->c, dk, rk, res, (struct str){e->raw->str, (uint32_t)e->raw->len},
                               (struct str){job.data, (uint32_t)job.len}, "back", 0);
     buf_free(&job);
-    if (rc < 0) return die(CTL_REDIS, "moving %.*s back to %s failed: %s", (int)id.n, id.p, rk,
-                           x->c->errstr), -1;
+    if (rc < 0)
+        return die(CTL_REDIS, "moving %.*s back to %s failed: %s", (int)id.n, id.p, rk,
+                   x->c->errstr),
+               -1;
     if (rc == 1) {
         printf("retried %.*s on queue %s\n", (int)id.n, id.p, e->queue);
         (*done)++;
@@ -212,19 +220,29 @@ static int purge_one(struct ctl *x, const struct dead_opts *o, struct entry *e, 
 
 static int parse_opts(int argc, char **argv, struct dead_opts *o)
 {
-    static const struct option opts[] = {
-        {"queue", required_argument, NULL, 'q'}, {"type", required_argument, NULL, 't'},
-        {"all", no_argument, NULL, 'a'},         {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"queue", required_argument, NULL, 'q'},
+                                         {"type", required_argument, NULL, 't'},
+                                         {"all", no_argument, NULL, 'a'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'q': o->queue = optarg; break;
-        case 't': o->type = optarg; break;
-        case 'a': o->all = true; break;
-        case 'j': o->json = true; break;
-        default: return -1;
+        case 'q':
+            o->queue = optarg;
+            break;
+        case 't':
+            o->type = optarg;
+            break;
+        case 'a':
+            o->all = true;
+            break;
+        case 'j':
+            o->json = true;
+            break;
+        default:
+            return -1;
         }
     }
     if (optind < argc) o->id = argv[optind++];
@@ -237,7 +255,7 @@ int cmd_dead(struct ctl *x, int argc, char **argv)
     const char *sub = argc > 1 ? argv[1] : "";
     if (parse_opts(argc - 1, argv + 1, &o))
         return die(CTL_USAGE, "usage: fac-ctl dead list|show|retry|purge [JOB-ID | --all] "
-                   "[--queue Q] [--type T] [--json]");
+                              "[--queue Q] [--type T] [--json]");
     bool list = strcmp(sub, "list") == 0, show = strcmp(sub, "show") == 0;
     if (show && (!o.id || o.all)) return die(CTL_USAGE, "dead show takes one JOB-ID");
     if (!list && !show && !o.id == !o.all)
@@ -245,11 +263,16 @@ int cmd_dead(struct ctl *x, int argc, char **argv)
                    sub);
     long done = 0, n;
     struct buf json = {0};
-    if (list) n = for_each_entry(x, &o, print_row, &json);
-    else if (show) n = for_each_entry(x, &o, show_one, NULL);
-    else if (strcmp(sub, "retry") == 0) n = for_each_entry(x, &o, retry_one, &done);
-    else if (strcmp(sub, "purge") == 0) n = for_each_entry(x, &o, purge_one, &done);
-    else return die(CTL_USAGE, "dead takes list, show, retry or purge, got \"%s\"", sub);
+    if (list)
+        n = for_each_entry(x, &o, print_row, &json);
+    else if (show)
+        n = for_each_entry(x, &o, show_one, NULL);
+    else if (strcmp(sub, "retry") == 0)
+        n = for_each_entry(x, &o, retry_one, &done);
+    else if (strcmp(sub, "purge") == 0)
+        n = for_each_entry(x, &o, purge_one, &done);
+    else
+        return die(CTL_USAGE, "dead takes list, show, retry or purge, got \"%s\"", sub);
     if (list && o.json) puts(json.len ? (buf_putc(&json, ']'), json.data) : "[]");
     buf_free(&json);
     if (n < 0) return CTL_REDIS;

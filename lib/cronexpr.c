@@ -23,9 +23,8 @@ static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "ju
 static const char *const dow_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
 
 static const struct field fields[] = {
-    {"second", 0, 59, NULL},      {"minute", 0, 59, NULL},
-    {"hour", 0, 23, NULL},        {"day of month", 1, 31, NULL},
-    {"month", 1, 12, month_names}, {"day of week", 0, 7, dow_names},
+    {"second", 0, 59, NULL},       {"minute", 0, 59, NULL},       {"hour", 0, 23, NULL},
+    {"day of month", 1, 31, NULL}, {"month", 1, 12, month_names}, {"day of week", 0, 7, dow_names},
 };
 
 static const struct {
@@ -80,14 +79,16 @@ static int parse_item(const struct field *f, const char *item, uint64_t *bits, c
     if (*p == '/') {
         char *end;
         long n = strtol(p + 1, &end, 10);
-        if (end == p + 1 || n < 1 || n > f->hi) return FAIL("%s: bad step in \"%s\"", f->name, item);
+        if (end == p + 1 || n < 1 || n > f->hi)
+            return FAIL("%s: bad step in \"%s\"", f->name, item);
         step = (int)n;
         p = end;
     }
     if (*p) return FAIL("%s: unexpected \"%s\" in \"%s\"", f->name, p, item);
     if (a < f->lo || b > f->hi || a > b)
         return FAIL("%s: \"%s\" is outside %d-%d or runs backwards", f->name, item, f->lo, f->hi);
-    for (int v = a; v <= b; v += step) *bits |= 1ULL << v;
+    for (int v = a; v <= b; v += step)
+        *bits |= 1ULL << v;
     return 0;
 }
 
@@ -109,8 +110,10 @@ int cron_parse(const char *text, struct cron_expr *e, char *err, size_t errlen)
 {
     for (size_t i = 0; i < sizeof macros / sizeof *macros; i++)
         if (strcasecmp(text, macros[i].name) == 0) text = macros[i].expansion;
-    if (*text == '@') return FAIL("unknown macro \"%s\" (known: @yearly, @monthly, @weekly, "
-                                  "@daily, @hourly)", text);
+    if (*text == '@')
+        return FAIL("unknown macro \"%s\" (known: @yearly, @monthly, @weekly, "
+                    "@daily, @hourly)",
+                    text);
     char buf[512], *tok[7], *save = NULL;
     if (strlen(text) >= sizeof buf) return FAIL("schedule too long");
     snprintf(buf, sizeof buf, "%s", text);
@@ -121,7 +124,8 @@ int cron_parse(const char *text, struct cron_expr *e, char *err, size_t errlen)
     }
     if (n != 5 && n != 6)
         return FAIL("\"%s\" has %d fields; write 5 (minute hour day month weekday) or 6 "
-                    "(seconds first)", text, n);
+                    "(seconds first)",
+                    text, n);
     memset(e, 0, sizeof *e);
     uint64_t bits[6] = {1}; /* 5 fields: second 0 only */
     for (int i = 0; i < n; i++)

@@ -74,10 +74,13 @@ static int fire(struct sched *s, const struct cron_cfg *e, int64_t slot)
     redisReply *r = script_run_sync(s->c, &script_fire, 2, 3, av, al);
     buf_free(&job);
     int rc = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
-    if (rc == 1) log_info("cron %s: fired job %s on queue %s", e->name, id, e->queue);
-    else if (rc == 0) log_debug("cron %s: slot %lld was already fired", e->name, (long long)slot);
-    else log_warn("cron %s: firing slot %lld failed: %s", e->name, (long long)slot,
-                  r ? r->str : s->c->errstr);
+    if (rc == 1)
+        log_info("cron %s: fired job %s on queue %s", e->name, id, e->queue);
+    else if (rc == 0)
+        log_debug("cron %s: slot %lld was already fired", e->name, (long long)slot);
+    else
+        log_warn("cron %s: firing slot %lld failed: %s", e->name, (long long)slot,
+                 r ? r->str : s->c->errstr);
     freeReplyObject(r);
     return rc;
 }
@@ -116,7 +119,8 @@ int64_t cron_fire_due(struct sched *s)
         int64_t *next = &s->cron_next[i];
         if (*next >= 0 && now - *next > CATCH_UP_S) {
             log_warn("cron %s: slots from %lld on were missed (the scheduler was stalled); "
-                     "they are skipped, not fired late", e->name, (long long)*next);
+                     "they are skipped, not fired late",
+                     e->name, (long long)*next);
             *next = cron_next(&e->expr, now - 1);
         }
         while (*next >= 0 && *next <= now) {

@@ -21,19 +21,18 @@
 #define RENEW_EVERY_MS 1000
 #define CLAIM_EVERY_MS 500
 
-static struct script script_claim = {
-    "claim",
-    "local cur = redis.call('GET', KEYS[1])\n"
-    "if not cur then\n"
-    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
-    "  return 1\n"
-    "end\n"
-    "if cur == ARGV[1] then\n"
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n",
-    ""};
+static struct script script_claim = {"claim",
+                                     "local cur = redis.call('GET', KEYS[1])\n"
+                                     "if not cur then\n"
+                                     "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+                                     "  return 1\n"
+                                     "end\n"
+                                     "if cur == ARGV[1] then\n"
+                                     "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                                     "  return 1\n"
+                                     "end\n"
+                                     "return 0\n",
+                                     ""};
 
 /* 1: we hold the lease, 0: another scheduler does, -1: Redis error. */
 static int claim(struct sched *s)
@@ -45,8 +44,8 @@ static int claim(struct sched *s)
     size_t al[] = {strlen(k), strlen(s->id), strlen(ttl)};
     redisReply *r = script_run_sync(s->c, &script_claim, 1, 2, av, al);
     int rc = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
-    if (rc < 0) log_warn("claiming the scheduler lease %s failed: %s", k,
-                         r ? r->str : s->c->errstr);
+    if (rc < 0)
+        log_warn("claiming the scheduler lease %s failed: %s", k, r ? r->str : s->c->errstr);
     freeReplyObject(r);
     return rc;
 }

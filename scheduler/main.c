@@ -69,8 +69,7 @@ static int connect_redis(struct sched *s, redisContext **out)
 static void track_wake(struct sched *s)
 {
     if (s->wake && (!s->leader || s->wake->err)) drop_wake(s);
-    if (s->leader && !s->wake && connect_redis(s, &s->wake) == 0 && wake_subscribe(s))
-        drop_wake(s);
+    if (s->leader && !s->wake && connect_redis(s, &s->wake) == 0 && wake_subscribe(s)) drop_wake(s);
 }
 
 static int64_t min64(int64_t a, int64_t b)
@@ -150,9 +149,12 @@ static int sched_loop(struct sched *s, int sfd, char **argv)
         }
         int sig = 0;
         if (sleep_for(s, sfd, wait < 0 ? 0 : wait, &sig) != WAKE_SIGNAL) continue;
-        if (sig == SIGHUP) reload(s, argv);
-        else if (sig == SIGUSR1) log_reopen();
-        else return FAC_EXIT_OK;
+        if (sig == SIGHUP)
+            reload(s, argv);
+        else if (sig == SIGUSR1)
+            log_reopen();
+        else
+            return FAC_EXIT_OK;
     }
 }
 
@@ -171,7 +173,8 @@ static int run(struct fac_config *cfg, char **argv)
     sigset_t set;
     sigemptyset(&set);
     int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1};
-    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaddset(&set, sigs[i]);
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaddset(&set, sigs[i]);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
@@ -180,9 +183,9 @@ static int run(struct fac_config *cfg, char **argv)
         return FAC_EXIT_CRASH;
     }
     char where[1200];
-    log_info("fac-scheduler %s starting: redis %s, prefix %s, %zu queues, %zu cron entries",
-             s->id, redis_target_display(&s->target, where, sizeof where), cfg->prefix,
-             cfg->nqueues, cfg->ncron);
+    log_info("fac-scheduler %s starting: redis %s, prefix %s, %zu queues, %zu cron entries", s->id,
+             redis_target_display(&s->target, where, sizeof where), cfg->prefix, cfg->nqueues,
+             cfg->ncron);
     scripts_init();
     int rc = sched_loop(s, sfd, argv);
     leader_release(s);
@@ -196,22 +199,38 @@ static int run(struct fac_config *cfg, char **argv)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},    {"check-config", no_argument, NULL, 'C'},
-        {"log-file", required_argument, NULL, 'L'},  {"log-level", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},            {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'C'},
+                                         {"log-file", required_argument, NULL, 'L'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
     const char *path = DEFAULT_CONFIG, *log_file = NULL, *log_level = NULL;
     int check = 0, c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': path = optarg; break;
-        case 'C': check = 1; break;
-        case 'L': log_file = optarg; break;
-        case 'l': log_level = optarg; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': puts("fac-scheduler 0.1.0 (protocol v1)"); return 0;
-        default: usage(stderr); return FAC_EXIT_USAGE;
+        case 'c':
+            path = optarg;
+            break;
+        case 'C':
+            check = 1;
+            break;
+        case 'L':
+            log_file = optarg;
+            break;
+        case 'l':
+            log_level = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            puts("fac-scheduler 0.1.0 (protocol v1)");
+            return 0;
+        default:
+            usage(stderr);
+            return FAC_EXIT_USAGE;
         }
     }
     if (optind < argc) {

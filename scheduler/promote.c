@@ -74,8 +74,9 @@ int64_t promote_due(struct sched *s)
             if (!s->leader) break;
         }
         if (total) log_debug("promoted %ld due jobs to queue %s", total, q);
-        if (moved < 0) return now_ms() + 1000; /* try again soon; a lost connection is
-                                                   noticed by the loop */
+        if (moved < 0)
+            return now_ms() + 1000; /* try again soon; a lost connection is
+                                        noticed by the loop */
         if (next < earliest) earliest = next;
     }
     return earliest;

@@ -47,16 +47,16 @@ static void rescue_one(struct sched *s, const char *wid)
     }
     if (!st.skipped)
         log_warn("worker %s has been silent for over %g s and so has its supervisor: "
-                 "rescued its jobs: requeued=%d dead=%d (attempt + 1)", wid, s->cfg->dead_after,
-                 st.requeued, st.dead);
+                 "rescued its jobs: requeued=%d dead=%d (attempt + 1)",
+                 wid, s->cfg->dead_after, st.requeued, st.dead);
 }
 
 void rescue_dead_workers(struct sched *s)
 {
     int64_t now = now_ms(), cutoff = now - (int64_t)(s->cfg->dead_after * 1000);
     char k[FAC_KEY_MAX];
-    redisReply *r = redisCommand(s->c, "ZRANGEBYSCORE %s -inf %lld",
-                                 key_workers(k, s->cfg->prefix), (long long)cutoff);
+    redisReply *r = redisCommand(s->c, "ZRANGEBYSCORE %s -inf %lld", key_workers(k, s->cfg->prefix),
+                                 (long long)cutoff);
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements && s->leader; i++)
         if (!supervisor_alive(s, r->element[i]->str, cutoff)) rescue_one(s, r->element[i]->str);
     freeReplyObject(r);

@@ -22,7 +22,7 @@ struct sched {
     char id[160];       /* "<host_id>:<pid>": the lease holder's name */
 
     bool leader;
-    int64_t next_claim_ms; /* monotonic: the next lease claim (renewal or attempt) */
+    int64_t next_claim_ms;  /* monotonic: the next lease claim (renewal or attempt) */
     int64_t next_rescue_ms; /* monotonic */
     int64_t *cron_next;     /* per cron entry: its next slot (epoch s) */
     int64_t cron_fired_to;  /* the epoch second last written to P:scheduler:cron_at */

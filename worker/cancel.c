@@ -25,7 +25,8 @@ static void on_cancel_message(redisAsyncContext *c, void *r, void *priv)
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
         reply->element[0]->type != REDIS_REPLY_STRING)
         return;
-    if (strcmp(reply->element[0]->str, "subscribe") == 0) worker_conn_booted(w);
+    if (strcmp(reply->element[0]->str, "subscribe") == 0)
+        worker_conn_booted(w);
     else if (strcmp(reply->element[0]->str, "message") == 0)
         job_cancel(w, reply->element[2]->str, reply->element[2]->len);
 }

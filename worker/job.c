@@ -333,8 +333,11 @@ void job_cancel(struct worker *w, const char *id, size_t len)
             continue;
         log_info("job id=%.*s canceled while %s", (int)len, id,
                  j->state == J_RUN ? "running: stopping it" : "being checked: it will not run");
-        if (j->state == J_CHECK) j->cancel_hit = true;
-        else stop_running(j, FAC_ST_CANCELED, FAC_ERR_CANCELED, "canceled (fac-ctl cancel) while running");
+        if (j->state == J_CHECK)
+            j->cancel_hit = true;
+        else
+            stop_running(j, FAC_ST_CANCELED, FAC_ERR_CANCELED,
+                         "canceled (fac-ctl cancel) while running");
     }
 }
 
@@ -412,14 +415,8 @@ static void recheck_done(redisAsyncContext *c, void *r, void *priv)
         snprintf(type, sizeof type, "%.*s", (int)et->via.str.size, et->via.str.ptr);
     struct str msg = {0};
     if (em && em->type == MSGPACK_OBJECT_STR) msg = (struct str){em->via.str.ptr, em->via.str.size};
-    struct ack *a = calloc(1, sizeof *a);
-    a->w = j->w;
-    a->qidx = j->qidx;
-    a->raw = j->raw;
-    a->raw_len = j->raw_len;
+    struct ack *a = ack_new(j);
     a->stored = true;
-    j->raw = NULL;
-    j->w->unacked++;
     struct audit_row row = {.env = &j->env, .status = status, .err_type = err ? type : NULL,
                             .err_msg = msg, .output = res, .attempt = att->via.i64,
                             .started_at = start->via.i64, .duration_s = dur->via.f64 / 1000.0,

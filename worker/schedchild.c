@@ -35,18 +35,21 @@ static int scheduler_path(char *out, size_t outlen)
 static void exec_scheduler(const char *path, const struct fac_config *cfg, pid_t parent,
                            int close_fd)
 {
-    setpgid(0, 0); /* terminal signals reach the supervisor only */
+    setpgid(0, 0);                    /* terminal signals reach the supervisor only */
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* its lease is released at once, not left to expire */
     if (getppid() != parent) _exit(FAC_EXIT_CRASH);
     if (close_fd >= 0) close(close_fd);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    const char *argv[] = {path, "-c", cfg->path, "--log-level", cfg->log_level,
-                          cfg->log_file ? "--log-file" : NULL, cfg->log_file, NULL};
+    const char *argv[] = {path,           "-c",
+                          cfg->path,      "--log-level",
+                          cfg->log_level, cfg->log_file ? "--log-file" : NULL,
+                          cfg->log_file,  NULL};
     execv(path, (char *const *)argv);
     log_error("cannot run the scheduler %s: %s; install fac-scheduler next to fac-worker or set "
-              "\"scheduler\": false", path, strerror(errno));
+              "\"scheduler\": false",
+              path, strerror(errno));
     _exit(FAC_EXIT_BOOT);
 }
 

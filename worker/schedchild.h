@@ -19,7 +19,7 @@ struct sched_child {
     int64_t next_ms; /* monotonic: not started again before this (backoff) */
     int64_t term_ms; /* when it was told to stop; SIGKILL after kill_grace */
     int failures;
-    bool gave_up;    /* it could not start (missing binary, bad config): not retried */
+    bool gave_up; /* it could not start (missing binary, bad config): not retried */
 };
 
 /* Starts, stops or kills the child as cfg and stopping ask; close_fd (may be -1) is

@@ -19,8 +19,12 @@
 
 static int64_t utc(int y, int mo, int d, int h, int mi, int s)
 {
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                    .tm_hour = h, .tm_min = mi, .tm_sec = s};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = s};
     return (int64_t)timegm(&tm);
 }
 
@@ -60,22 +64,27 @@ static void next_is_strictly_after_the_given_time(void **state)
 
 static void steps_ranges_and_lists(void **state)
 {
-    assert_int_equal(next("*/15 * * * *", utc(2026, 11, 28, 10, 7, 0)), utc(2026, 11, 28, 10, 15, 0));
-    assert_int_equal(next("*/15 * * * *", utc(2026, 11, 28, 10, 45, 0)), utc(2026, 11, 28, 11, 0, 0));
+    assert_int_equal(next("*/15 * * * *", utc(2026, 11, 28, 10, 7, 0)),
+                     utc(2026, 11, 28, 10, 15, 0));
+    assert_int_equal(next("*/15 * * * *", utc(2026, 11, 28, 10, 45, 0)),
+                     utc(2026, 11, 28, 11, 0, 0));
     int64_t t = utc(2026, 11, 28, 10, 0, 0);
     int64_t want[] = {5, 10, 11, 12, 65};
     for (size_t i = 0; i < 5; i++) {
         t = next("5,10-12 * * * *", t);
         assert_int_equal(t, utc(2026, 11, 28, 10, 0, 0) + want[i] * 60);
     }
-    assert_int_equal(next("10-50/20 * * * *", utc(2026, 11, 28, 10, 31, 0)), utc(2026, 11, 28, 10, 50, 0));
-    assert_int_equal(next("30/10 * * * *", utc(2026, 11, 28, 10, 51, 0)), utc(2026, 11, 28, 11, 30, 0));
+    assert_int_equal(next("10-50/20 * * * *", utc(2026, 11, 28, 10, 31, 0)),
+                     utc(2026, 11, 28, 10, 50, 0));
+    assert_int_equal(next("30/10 * * * *", utc(2026, 11, 28, 10, 51, 0)),
+                     utc(2026, 11, 28, 11, 30, 0));
 }
 
 static void month_and_weekday_names_in_any_case(void **state)
 {
     /* 2026-11-28 is a Saturday: the next weekday is Monday the 30th */
-    assert_int_equal(next("0 9 * * Mon-FRI", utc(2026, 11, 28, 0, 0, 0)), utc(2026, 11, 30, 9, 0, 0));
+    assert_int_equal(next("0 9 * * Mon-FRI", utc(2026, 11, 28, 0, 0, 0)),
+                     utc(2026, 11, 30, 9, 0, 0));
     assert_int_equal(next("0 0 1 jan,JUL *", utc(2026, 11, 28, 0, 0, 0)), utc(2027, 1, 1, 0, 0, 0));
 }
 
@@ -104,9 +113,12 @@ static void a_starred_day_field_is_anded_with_the_other(void **state)
 
 static void optional_seconds_field(void **state)
 {
-    assert_int_equal(next("*/10 * * * * *", utc(2026, 11, 28, 10, 7, 31)), utc(2026, 11, 28, 10, 7, 40));
-    assert_int_equal(next("* * * * * *", utc(2026, 11, 28, 10, 7, 59)), utc(2026, 11, 28, 10, 8, 0));
-    assert_int_equal(next("30 0 * * * *", utc(2026, 11, 28, 10, 7, 31)), utc(2026, 11, 28, 11, 0, 30));
+    assert_int_equal(next("*/10 * * * * *", utc(2026, 11, 28, 10, 7, 31)),
+                     utc(2026, 11, 28, 10, 7, 40));
+    assert_int_equal(next("* * * * * *", utc(2026, 11, 28, 10, 7, 59)),
+                     utc(2026, 11, 28, 10, 8, 0));
+    assert_int_equal(next("30 0 * * * *", utc(2026, 11, 28, 10, 7, 31)),
+                     utc(2026, 11, 28, 11, 0, 30));
 }
 
 static void macros_expand_to_standard_schedules(void **state)
