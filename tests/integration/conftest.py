@@ -433,7 +433,26 @@ def redis(redis_factory):
 # the worker pool
 # --------------------------------------------------------------------------
 
-class Pool:
+class _Child:
+    """A program started as our child in its own session, so that its process
+    group is ours to end."""
+
+    proc = None
+
+    def _spawn(self, argv, out):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                     stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Pool(_Child):
     """A fac-worker supervisor started as our child in its own session."""
 
     _count = 0
@@ -459,19 +478,10 @@ class Pool:
             "fac-worker binary not found at %s (set FAC_BUILD_DIR)"
             % WORKER_BIN)
         self._stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(
-            [WORKER_BIN, "-c", str(self.config_path)] + self.extra_args,
-            stdin=subprocess.DEVNULL, stdout=self._stderr,
-            stderr=subprocess.STDOUT, start_new_session=True)
+        self._spawn([WORKER_BIN, "-c", str(self.config_path)] + self.extra_args,
+                    self._stderr)
         self.pgid = self.proc.pid  # session leader: pgid == pid
         return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def signal(self, sig):
         assert self.running(), "supervisor is not running (rc=%s)" % (
@@ -588,7 +598,7 @@ class Pool:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
 
-class Scheduler:
+class Scheduler(_Child):
     """A fac-scheduler started as our child in its own session."""
 
     _count = 0
@@ -598,26 +608,15 @@ class Scheduler:
         self.config_path = Path(config_path)
         self.log_path = Path(workdir) / ("fac-scheduler-%d.log"
                                          % Scheduler._count)
-        self.proc = None
 
     def start(self):
         assert os.access(SCHED_BIN, os.X_OK), (
             "fac-scheduler binary not found at %s (set FAC_BUILD_DIR)"
             % SCHED_BIN)
         self._out = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [SCHED_BIN, "-c", str(self.config_path), "--log-file",
-             str(self.log_path)],
-            stdin=subprocess.DEVNULL, stdout=self._out,
-            stderr=subprocess.STDOUT, start_new_session=True)
+        self._spawn([SCHED_BIN, "-c", str(self.config_path), "--log-file",
+                     str(self.log_path)], self._out)
         return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def kill(self, sig=_signal_mod.SIGKILL):
         if self.running():
