@@ -79,6 +79,7 @@ demo() {
   "queues": ["short", "default", "long"],
   "workers": 2,
   "concurrency": 16,
+  "scheduler": true,
   "log_file": "$dir/fac-worker.log",
   "audit": {"to": "jsonl", "path": "$dir/audit.jsonl"},
   "tools": {"echo": {}, "noop": {}, "fail": {}, "sleep": {"timeout": 2}}
@@ -96,6 +97,8 @@ JSON
     "${ctl[@]}" enqueue fail '{"message": "Customer is mandatory"}' --wait || true
     echo; echo "==> sleep 5 s with a 2 s timeout:"
     "${ctl[@]}" enqueue sleep '{"ms": 5000}' --wait || true
+    echo; echo "==> a delayed job (--in 1s), promoted by the scheduler the pool runs:"
+    "${ctl[@]}" enqueue echo '{"later": true}' --in 1s --wait
     echo; echo "==> unknown tool (goes to the dead list):"
     "${ctl[@]}" enqueue no_such_tool '{}' --wait || true
     echo; echo "==> 20,000 noop jobs:"

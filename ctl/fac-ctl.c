@@ -1,6 +1,7 @@
 /*
  * fac-ctl: the operator's command line. It speaks protocol v1 through lib/ like any
- * other client: enqueue (and wait), the status of one job, and pool statistics.
+ * other client: enqueue (now, later, deduplicated; and wait), the status of one job,
+ * pool statistics, and (dead.c, cancel.c) dead letters and cancel.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -13,33 +14,32 @@
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
+#include "ctl.h"
 #include "fac/protocol.h"
 #include "keys.h"
 #include "mp.h"
 #include "mpjson.h"
 #include "redis.h"
+#include "scripts.h"
 
 #define DEFAULT_CONFIG "/etc/fac-worker/fac.json"
-
-enum ctl_exit { CTL_OK = 0, CTL_FAILED = 1, CTL_USAGE = 2, CTL_CONFIG = 3, CTL_REDIS = 4,
-                CTL_WAIT_TIMEOUT = 5 };
-
-struct ctl {
-    struct fac_config *cfg;
-    redisContext *c;
-};
 
 static void usage(FILE *f)
 {
     fputs("usage: fac-ctl [-c FILE] [--redis URL] [--prefix P] COMMAND ...\n"
           "  enqueue TOOL JSON-ARGS [--queue Q] [--site S] [--user U] [--id ID] [--timeout S]\n"
           "                         [--max-attempts N] [--at-front] [--wait] [--wait-timeout S]\n"
+          "                         [--in DURATION | --at TIME] [--deduplicate]\n"
           "  status JOB-ID\n"
-          "  stats [--json]\n", f);
+          "  stats [--json]\n"
+          "  dead list [--queue Q] [--type T] [--json]\n"
+          "  dead show JOB-ID\n"
+          "  dead retry JOB-ID | --all [--queue Q] [--type T]\n"
+          "  dead purge JOB-ID | --all [--queue Q] [--type T]\n"
+          "  cancel JOB-ID\n", f);
 }
 
-static int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int die(int code, const char *fmt, ...)
+int die(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -50,7 +50,7 @@ static int die(int code, const char *fmt, ...)
     return code;
 }
 
-static void print_msgpack_json(const char *data, size_t len)
+void print_msgpack_json(const char *data, size_t len)
 {
     msgpack_zone z;
     msgpack_zone_init(&z, 1024);
@@ -82,12 +82,39 @@ struct enqueue_opts {
     const char *queue, *site, *user, *id;
     double timeout, wait_timeout;
     long max_attempts;
-    bool at_front, wait;
+    bool at_front, wait, deduplicate;
+    int64_t due; /* ms; 0: now */
 };
 
 static void pack_opt_str(msgpack_packer *pk, const char *k, const char *v)
 {
     if (v) mp_pack_kv_str(pk, k, v, strlen(v));
+}
+
+/* One call of the producer's enqueue script (docs/protocol.md "Enqueue script"). */
+static int push(struct ctl *x, const struct enqueue_opts *o, const char *id, const struct buf *env)
+{
+    char rk[FAC_KEY_MAX], dk[FAC_KEY_MAX], uk[FAC_KEY_MAX], ch[FAC_KEY_MAX], due[24], ttl[24];
+    key_ready(rk, x->cfg->prefix, o->queue);
+    key_delayed(dk, x->cfg->prefix, o->queue);
+    key_unique(uk, x->cfg->prefix, id, strlen(id));
+    key_global(ch, FAC_CHAN_WAKE, x->cfg->prefix);
+    snprintf(due, sizeof due, "%lld", (long long)o->due);
+    snprintf(ttl, sizeof ttl, "%d", o->deduplicate ? FAC_UNIQUE_TTL_S : 0);
+    const char *where = o->at_front ? "front" : "back";
+    const char *av[] = {rk, dk, uk, env->data, due, where, ttl, ch};
+    size_t al[] = {strlen(rk), strlen(dk), strlen(uk), env->len, strlen(due), strlen(where),
+                   strlen(ttl), strlen(ch)};
+    redisReply *r = script_run_sync(x->c, &script_enqueue, 3, 5, av, al);
+    int rc = CTL_OK;
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        rc = die(CTL_REDIS, "enqueueing onto %s failed: %s", o->due ? dk : rk,
+                 r ? r->str : x->c->errstr);
+    else if (r->integer == 0)
+        rc = die(CTL_DUPLICATE, "job %s is already queued or running (deduplicate): not enqueued",
+                 id);
+    freeReplyObject(r);
+    return rc;
 }
 
 static int cmd_enqueue(struct ctl *x, int argc, char **argv)
@@ -97,7 +124,10 @@ static int cmd_enqueue(struct ctl *x, int argc, char **argv)
         {"user", required_argument, NULL, 'u'},      {"id", required_argument, NULL, 'i'},
         {"timeout", required_argument, NULL, 't'},   {"max-attempts", required_argument, NULL, 'm'},
         {"at-front", no_argument, NULL, 'f'},        {"wait", no_argument, NULL, 'w'},
-        {"wait-timeout", required_argument, NULL, 'W'}, {NULL, 0, NULL, 0}};
+        {"wait-timeout", required_argument, NULL, 'W'}, {"in", required_argument, NULL, 'I'},
+        {"at", required_argument, NULL, 'A'},        {"deduplicate", no_argument, NULL, 'D'},
+        {NULL, 0, NULL, 0}};
+    int64_t ms;
     struct enqueue_opts o = {.queue = "default", .wait_timeout = 60};
     int c;
     optind = 0; /* glibc: 0 re-initialises getopt after main's "+" parse */
@@ -112,6 +142,19 @@ static int cmd_enqueue(struct ctl *x, int argc, char **argv)
         case 'f': o.at_front = true; break;
         case 'w': o.wait = true; break;
         case 'W': o.wait_timeout = atof(optarg); break;
+        case 'I':
+            if ((ms = when_parse_in(optarg)) < 0)
+                return die(CTL_USAGE, "--in takes a duration such as 30s, 5m, 2h or 1d, got \"%s\"",
+                           optarg);
+            o.due = now_ms() + ms;
+            break;
+        case 'A':
+            if ((ms = when_parse_at(optarg)) < 0)
+                return die(CTL_USAGE, "--at takes an ISO-8601 time (2026-11-28T02:00:00Z) or epoch "
+                           "seconds, got \"%s\"", optarg);
+            o.due = ms;
+            break;
+        case 'D': o.deduplicate = true; break;
         default: usage(stderr); return CTL_USAGE;
         }
     }
@@ -141,7 +184,7 @@ static int cmd_enqueue(struct ctl *x, int argc, char **argv)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &env, buf_msgpack_write);
     int n = 5 + (o.site != NULL) + (o.user != NULL) + (o.timeout > 0) + (o.max_attempts > 0) +
-            (o.wait ? 1 : 0);
+            o.wait + o.deduplicate;
     msgpack_pack_map(&pk, (size_t)n);
     mp_pack_kv_int(&pk, "v", FAC_PROTOCOL_VERSION);
     pack_opt_str(&pk, "id", id);
@@ -157,26 +200,23 @@ static int cmd_enqueue(struct ctl *x, int argc, char **argv)
     }
     if (o.max_attempts > 0) mp_pack_kv_int(&pk, "max_attempts", o.max_attempts);
     if (o.wait) pack_opt_str(&pk, "reply_to", reply);
+    if (o.deduplicate) {
+        mp_pack_cstr(&pk, "deduplicate");
+        msgpack_pack_true(&pk);
+    }
     json_decref(args);
 
-    char k[FAC_KEY_MAX];
-    key_ready(k, x->cfg->prefix, o.queue);
     if (o.wait) freeReplyObject(redisCommand(x->c, "DEL %s", reply));
-    redisReply *r = redisCommand(x->c, "%s %s %b", o.at_front ? "RPUSH" : "LPUSH", k, env.data, env.len);
+    int rc = push(x, &o, id, &env);
     buf_free(&env);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        int rc = die(CTL_REDIS, "pushing onto %s failed: %s", k, r ? r->str : x->c->errstr);
-        freeReplyObject(r);
-        return rc;
-    }
-    freeReplyObject(r);
+    if (rc != CTL_OK) return rc;
     if (!o.wait) {
         puts(id);
         return CTL_OK;
     }
     struct timeval tv = {(time_t)o.wait_timeout + 5, 0};
     redisSetTimeout(x->c, tv);
-    r = redisCommand(x->c, "BLPOP %s %f", reply, o.wait_timeout);
+    redisReply *r = redisCommand(x->c, "BLPOP %s %f", reply, o.wait_timeout);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         freeReplyObject(r);
         return die(CTL_WAIT_TIMEOUT, "no result for job %s within %g s; it is still queued or "
@@ -197,8 +237,7 @@ static int cmd_enqueue(struct ctl *x, int argc, char **argv)
 
 /* ---- status ---- */
 
-/* True when the element (an envelope or a dead entry) has this id. */
-static bool element_has_id(const char *data, size_t len, const char *id)
+bool element_has_id(const char *data, size_t len, const char *id)
 {
     if (mp_check(data, len, FAC_MP_MAX_DEPTH_CAP) != MP_OK) return false;
     msgpack_zone z;
@@ -211,8 +250,7 @@ static bool element_has_id(const char *data, size_t len, const char *id)
     return yes;
 }
 
-/* Searches a list in pages; when found, copies the element into out (if given). */
-static bool list_find(struct ctl *x, const char *key, const char *id, struct buf *out)
+bool list_find(struct ctl *x, const char *key, const char *id, struct buf *out)
 {
     for (long start = 0;; start += 1000) {
         redisReply *r = redisCommand(x->c, "LRANGE %s %ld %ld", key, start, start + 999);
@@ -230,8 +268,30 @@ static bool list_find(struct ctl *x, const char *key, const char *id, struct buf
     }
 }
 
-/* True when a list whose key matches pattern holds the job (SCAN: never blocks Redis). */
-static bool scan_any(struct ctl *x, const char *pattern, const char *id)
+bool zset_find(struct ctl *x, const char *key, const char *id, struct buf *out, int64_t *due)
+{
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(x->c, "ZSCAN %s %s COUNT 1000", key, cursor);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            return false;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *items = r->element[1];
+        for (size_t i = 0; i + 1 < items->elements; i += 2)
+            if (element_has_id(items->element[i]->str, items->element[i]->len, id)) {
+                if (out) buf_append(out, items->element[i]->str, items->element[i]->len);
+                if (due) *due = (int64_t)strtod(items->element[i + 1]->str, NULL);
+                freeReplyObject(r);
+                return true;
+            }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return false;
+}
+
+bool scan_any(struct ctl *x, const char *pattern, const char *id)
 {
     char cursor[32] = "0";
     do {
@@ -266,15 +326,23 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
         msgpack_zone_init(&z, 1024);
         msgpack_object o;
         size_t off = 0;
-        bool ok = msgpack_unpack(r->str, r->len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
-                  mp_str_eq(mp_get(&o, "status"), FAC_ST_SUCCESS);
+        bool read = msgpack_unpack(r->str, r->len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS;
+        const msgpack_object *st = read ? mp_get(&o, "status") : NULL;
+        puts(mp_str_eq(st, FAC_ST_SUCCESS) ? "finished"
+             : mp_str_eq(st, FAC_ST_CANCELED) ? "canceled" : "failed");
         msgpack_zone_destroy(&z);
-        puts(ok ? "finished" : "failed");
         print_msgpack_json(r->str, r->len);
         freeReplyObject(r);
         return CTL_OK;
     }
     freeReplyObject(r);
+    r = redisCommand(x->c, "ZSCORE %s %s", key_global(k, FAC_KEY_CANCELED, prefix), id);
+    bool canceled = r && r->type == REDIS_REPLY_STRING && strtoll(r->str, NULL, 10) > now_ms();
+    freeReplyObject(r);
+    if (canceled) {
+        puts("canceled"); /* not final yet: it will not run, or is being stopped */
+        return CTL_OK;
+    }
     for (size_t i = 0; i < x->cfg->nqueues; i++) {
         char pat[FAC_KEY_MAX];
         snprintf(pat, sizeof pat, "%s:{%s}:inflight:*", prefix, x->cfg->queues[i]);
@@ -288,6 +356,14 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
             printf("queued\n");
             return CTL_OK;
         }
+    for (size_t i = 0; i < x->cfg->nqueues; i++) {
+        int64_t due;
+        if (zset_find(x, key_delayed(k, prefix, x->cfg->queues[i]), id, NULL, &due)) {
+            printf("scheduled\n{\"queue\":\"%s\",\"due_at\":%lld,\"due_in_ms\":%lld}\n",
+                   x->cfg->queues[i], (long long)due, (long long)(due - now_ms()));
+            return CTL_OK;
+        }
+    }
     for (size_t i = 0; i < x->cfg->nqueues; i++) {
         struct buf entry = {0};
         if (list_find(x, key_dead(k, prefix, x->cfg->queues[i]), id, &entry)) {
@@ -447,6 +523,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "enqueue") == 0) rc = cmd_enqueue(&x, sub_argc, sub_argv);
     else if (strcmp(cmd, "status") == 0) rc = cmd_status(&x, sub_argc, sub_argv);
     else if (strcmp(cmd, "stats") == 0) rc = cmd_stats(&x, sub_argc, sub_argv);
+    else if (strcmp(cmd, "dead") == 0) rc = cmd_dead(&x, sub_argc, sub_argv);
+    else if (strcmp(cmd, "cancel") == 0) rc = cmd_cancel(&x, sub_argc, sub_argv);
     else {
         usage(stderr);
         rc = CTL_USAGE;

@@ -1,7 +1,7 @@
 /*
  * Config loader. Every key is an entry in a table (name, type, where it lands, bounds,
  * default), so checking, defaults and error messages come from one place and a new
- * key is one line. Objects (audit, tools.<name>) have tables of their own.
+ * key is one line. Objects (audit, tools.<name>, cron[i]) have tables of their own.
  */
 #include "config.h"
 
@@ -14,12 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-/* T_STRLIST: a char ** with its count at count_off and at least `min` items.
+/* T_NUM: a plain number (double). T_JSON: any JSON object, kept as compact text.
+ * T_STRLIST: a char ** with its count at count_off and at least `min` items.
  * T_OBJ: a nested object with its own table. T_MAP: name → object, stored as an array
- * of elem_size structs whose first member is `char *name`, with its count at count_off. */
-enum cfg_type { T_STR, T_INT, T_SIZE, T_SECS, T_BOOL, T_STRLIST, T_OBJ, T_MAP };
+ * of elem_size structs whose first member is `char *name`, with its count at count_off.
+ * T_LIST: an array of objects, stored the same way (a name, if any, is an entry). */
+enum cfg_type { T_STR, T_INT, T_SIZE, T_SECS, T_NUM, T_BOOL, T_JSON, T_STRLIST, T_OBJ, T_MAP,
+                T_LIST };
 
 struct ctx;
 
@@ -43,6 +47,8 @@ struct cfg_entry {
 #define TOOL(f) offsetof(struct tool_cfg, f)
 #define SITE(f) offsetof(struct site_cfg, f)
 #define SDB(f) offsetof(struct site_db_cfg, f)
+#define CRON(f) offsetof(struct cron_cfg, f)
+#define RETRY(f) offsetof(struct retry_cfg, f)
 #define BIG 9.0e15
 
 static const struct cfg_entry audit_entries[] = {
@@ -104,6 +110,26 @@ static const struct cfg_entry site_entries[] = {
 
 static int check_queue_names(struct ctx *x, const char *path, char **items, size_t n);
 
+static const struct cfg_entry cron_entries[] = {
+    {"name", T_STR, CRON(name), 0, 0, 0, NULL},
+    {"schedule", T_STR, CRON(schedule), 0, 0, 0, NULL},
+    {"tool", T_STR, CRON(tool), 0, 0, 0, NULL},
+    {"args", T_JSON, CRON(args), 0, 0, 0, "{}"},
+    {"queue", T_STR, CRON(queue), 0, 0, 0, "default"},
+    {"site", T_STR, CRON(site), 0, 0, 0, NULL},
+    {"user", T_STR, CRON(user), 0, 0, 0, NULL},
+    {"max_attempts", T_INT, CRON(max_attempts), 1, 1000, 0, NULL},
+    {"timeout", T_SECS, CRON(timeout), 0.001, 31536000, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
+static const struct cfg_entry retry_entries[] = {
+    {"base", T_SECS, RETRY(base), 0.001, 86400, 1, NULL},
+    {"max", T_SECS, RETRY(max), 0.001, 604800, 300, NULL},
+    {"jitter", T_NUM, RETRY(jitter), 0, 1, 0.25, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
 static const struct cfg_entry top_entries[] = {
     {"redis", T_STR, TOP(redis), 0, 0, 0, "redis://127.0.0.1:11000/0"},
     {"redis_password_file", T_STR, TOP(redis_password_file), 0, 0, 0, NULL},
@@ -128,6 +154,10 @@ static const struct cfg_entry top_entries[] = {
     {"log_file", T_STR, TOP(log_file), 0, 0, 0, NULL},
     {"log_level", T_STR, TOP(log_level), 0, 0, 0, "info"},
     {"audit", T_OBJ, TOP(audit), 0, 0, 0, NULL, audit_entries, 0, 0},
+    {"scheduler", T_BOOL, TOP(scheduler), 0, 0, 0, NULL},
+    {"dead_after", T_SECS, TOP(dead_after), 1, 86400, 30, NULL},
+    {"retry_backoff", T_OBJ, TOP(retry_backoff), 0, 0, 0, NULL, retry_entries, 0, 0},
+    {"cron", T_LIST, TOP(cron), 0, 0, 0, NULL, cron_entries, sizeof(struct cron_cfg), TOP(ncron)},
     {"tools", T_MAP, TOP(tools), 0, 0, 0, NULL, tool_entries, sizeof(struct tool_cfg),
      TOP(ntools)},
     {"sites", T_MAP, TOP(sites), 0, 0, 0, NULL, site_entries, sizeof(struct site_cfg),
@@ -208,12 +238,13 @@ static int set_number(struct ctx *x, const char *path, const struct cfg_entry *e
     } else {
         const char *want = e->type == T_SIZE ? "a size (bytes or \"512MB\")"
                            : e->type == T_SECS ? "a number of seconds"
+                           : e->type == T_NUM  ? "a number"
                                                : "an integer";
         return fail(x, path, "expected %s, got %s", want, json_kind(v));
     }
     if (!(*out >= e->min && *out <= e->max))
         return fail(x, path, "%g is out of range [%g, %g]", *out, e->min, e->max);
-    if (e->type != T_SECS && *out != (double)(int64_t)*out)
+    if ((e->type == T_INT || e->type == T_SIZE) && *out != (double)(int64_t)*out)
         return fail(x, path, "expected a whole number, got %g", *out);
     return 0;
 }
@@ -259,14 +290,28 @@ static bool in_list(const char *const *list, const char *s)
     return false;
 }
 
+/* Allocates the n elements of a T_MAP or T_LIST field, each with its defaults. */
+static char *alloc_elems(const struct cfg_entry *e, void *base, size_t n)
+{
+    char *arr = calloc(n ? n : 1, e->elem_size);
+    *(void **)((char *)base + e->off) = arr;
+    *(size_t *)((char *)base + e->count_off) = n;
+    for (size_t i = 0; i < n; i++) apply_defaults(e->sub, arr + e->elem_size * i);
+    return arr;
+}
+
+static int parse_elem(struct ctx *x, const char *path, const struct cfg_entry *e, json_t *t,
+                      char *elem)
+{
+    if (!json_is_object(t)) return fail(x, path, "expected an object, got %s", json_kind(t));
+    return parse_table(x, path, e->sub, t, elem);
+}
+
 static int parse_map(struct ctx *x, const char *path, const struct cfg_entry *e, json_t *v,
                      void *base)
 {
     if (!json_is_object(v)) return fail(x, path, "expected an object, got %s", json_kind(v));
-    size_t n = json_object_size(v);
-    char *arr = calloc(n ? n : 1, e->elem_size);
-    *(void **)((char *)base + e->off) = arr;
-    *(size_t *)((char *)base + e->count_off) = n;
+    char *arr = alloc_elems(e, base, json_object_size(v));
     size_t i = 0;
     const char *name;
     json_t *t;
@@ -275,11 +320,22 @@ static int parse_map(struct ctx *x, const char *path, const struct cfg_entry *e,
         char sub[512];
         snprintf(sub, sizeof sub, "%.255s.%.200s", path, name);
         char *elem = arr + e->elem_size * i++;
-        apply_defaults(e->sub, elem);
         *(char **)elem = strdup(name);
         if (!*name || strlen(name) > 120) return fail(x, sub, "a name has 1-120 characters");
-        if (!json_is_object(t)) return fail(x, sub, "expected an object, got %s", json_kind(t));
-        if (parse_table(x, sub, e->sub, t, elem)) return -1;
+        if (parse_elem(x, sub, e, t, elem)) return -1;
+    }
+    return 0;
+}
+
+static int parse_list(struct ctx *x, const char *path, const struct cfg_entry *e, json_t *v,
+                      void *base)
+{
+    if (!json_is_array(v)) return fail(x, path, "expected an array of objects, got %s", json_kind(v));
+    char *arr = alloc_elems(e, base, json_array_size(v));
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        char sub[512];
+        snprintf(sub, sizeof sub, "%.255s[%zu]", path, i);
+        if (parse_elem(x, sub, e, json_array_get(v, i), arr + e->elem_size * i)) return -1;
     }
     return 0;
 }
@@ -305,14 +361,21 @@ static int parse_entry(struct ctx *x, const char *path, const struct cfg_entry *
         *(int64_t *)field = (int64_t)d;
         return 0;
     case T_SECS:
+    case T_NUM:
         if (set_number(x, path, e, v, &d)) return -1;
         *(double *)field = d;
+        return 0;
+    case T_JSON:
+        if (!json_is_object(v)) return fail(x, path, "expected an object, got %s", json_kind(v));
+        free(*(char **)field);
+        *(char **)field = json_dumps(v, JSON_COMPACT);
         return 0;
     case T_STRLIST: return parse_strlist(x, path, e, v, base);
     case T_OBJ:
         if (!json_is_object(v)) return fail(x, path, "expected an object, got %s", json_kind(v));
         return parse_table(x, path, e->sub, v, field);
     case T_MAP: return parse_map(x, path, e, v, base);
+    case T_LIST: return parse_list(x, path, e, v, base);
     }
     return fail(x, path, "internal: unknown entry type");
 }
@@ -352,14 +415,17 @@ static void apply_defaults(const struct cfg_entry *tab, void *base)
     for (const struct cfg_entry *e = tab; e->name; e++) {
         char *field = (char *)base + e->off;
         switch (e->type) {
-        case T_STR: *(char **)field = e->dstr ? strdup(e->dstr) : NULL; break;
+        case T_STR:
+        case T_JSON: *(char **)field = e->dstr ? strdup(e->dstr) : NULL; break;
         case T_BOOL: *(bool *)field = e->dnum != 0; break;
         case T_INT:
         case T_SIZE: *(int64_t *)field = (int64_t)e->dnum; break;
-        case T_SECS: *(double *)field = e->dnum; break;
+        case T_SECS:
+        case T_NUM: *(double *)field = e->dnum; break;
         case T_OBJ: apply_defaults(e->sub, field); break;
         case T_STRLIST:
-        case T_MAP: break; /* empty unless given; finish() fills queues and tools */
+        case T_MAP:
+        case T_LIST: break; /* empty unless given; finish() fills queues and tools */
         }
     }
 }
@@ -503,6 +569,41 @@ static int finish_tool(struct ctx *x, const struct fac_config *c, struct tool_cf
     return 0;
 }
 
+static bool is_queue(const struct fac_config *c, const char *q)
+{
+    for (size_t i = 0; i < c->nqueues; i++)
+        if (strcmp(c->queues[i], q) == 0) return true;
+    return false;
+}
+
+/* A cron entry needs a name usable in a key, a schedule that fires, a configured tool
+ * and a served queue. */
+static int check_cron_entry(struct ctx *x, struct fac_config *c, size_t i)
+{
+    struct cron_cfg *e = &c->cron[i];
+    char path[64], why[256];
+    snprintf(path, sizeof path, "cron[%zu]", i);
+    if (!e->name || !e->schedule || !e->tool)
+        return fail(x, path, "needs \"name\", \"schedule\" and \"tool\"");
+    if (!ident_ok(e->name, 100)) /* it is part of job ids: cron:<name>:<slot> */
+        return fail(x, path, "name \"%s\" must be 1-100 printable characters without spaces "
+                    "or braces", e->name);
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(c->cron[k].name, e->name) == 0)
+            return fail(x, path, "name \"%s\" is used twice", e->name);
+    snprintf(path, sizeof path, "cron[%zu].schedule", i);
+    if (cron_parse(e->schedule, &e->expr, why, sizeof why)) return fail(x, path, "%s", why);
+    if (cron_next(&e->expr, (int64_t)time(NULL)) < 0)
+        return fail(x, path, "\"%s\" never fires (no such date)", e->schedule);
+    snprintf(path, sizeof path, "cron[%zu].tool", i);
+    if (!config_tool(c, e->tool, strlen(e->tool)))
+        return fail(x, path, "\"%s\" is not a configured tool: add it to \"tools\"", e->tool);
+    snprintf(path, sizeof path, "cron[%zu].queue", i);
+    if (!is_queue(c, e->queue))
+        return fail(x, path, "\"%s\" is not in \"queues\": name a served queue", e->queue);
+    return 0;
+}
+
 /* Cross-field checks and derived values, after all keys are read. */
 static int finish(struct ctx *x, struct fac_config *c)
 {
@@ -535,6 +636,10 @@ static int finish(struct ctx *x, struct fac_config *c)
     }
     for (size_t i = 0; i < c->ntools; i++)
         if (finish_tool(x, c, &c->tools[i])) return -1;
+    if (c->retry_backoff.max < c->retry_backoff.base)
+        return fail(x, "retry_backoff.max", "must not be below retry_backoff.base");
+    for (size_t i = 0; i < c->ncron; i++)
+        if (check_cron_entry(x, c, i)) return -1;
     return 0;
 }
 
@@ -575,7 +680,8 @@ static void free_table(const struct cfg_entry *tab, void *base)
     for (const struct cfg_entry *e = tab; e->name; e++) {
         char *field = (char *)base + e->off;
         switch (e->type) {
-        case T_STR: free(*(char **)field); break;
+        case T_STR:
+        case T_JSON: free(*(char **)field); break;
         case T_STRLIST: {
             char **items = *(char ***)field;
             size_t n = *(size_t *)((char *)base + e->count_off);
@@ -584,11 +690,12 @@ static void free_table(const struct cfg_entry *tab, void *base)
             break;
         }
         case T_OBJ: free_table(e->sub, field); break;
-        case T_MAP: {
+        case T_MAP:
+        case T_LIST: {
             char *arr = *(char **)field;
             size_t n = *(size_t *)((char *)base + e->count_off);
             for (size_t i = 0; arr && i < n; i++) {
-                free(*(char **)(arr + i * e->elem_size));
+                if (e->type == T_MAP) free(*(char **)(arr + i * e->elem_size));
                 free_table(e->sub, arr + i * e->elem_size);
             }
             free(arr);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cronexpr.h"
+
 /* Each element of a named map (tools, sites) starts with its name. A key that does not
  * apply to a tool's kind is refused at load, so unused fields keep their defaults. */
 struct tool_cfg {
@@ -66,6 +68,23 @@ struct audit_cfg {
     int64_t flush_ms;
 };
 
+/* One entry of "cron": a job the scheduler enqueues on every slot of its schedule. */
+struct cron_cfg {
+    char *name;
+    char *schedule;
+    char *tool;
+    char *args; /* the JSON object as compact text; "{}" when not given */
+    char *queue, *site, *user;
+    int64_t max_attempts; /* 0: the tool's */
+    double timeout;       /* 0: the tool's */
+    struct cron_expr expr;
+};
+
+/* Retry delay: base x 2^attempt, at most max, then spread by +/- jitter (a fraction). */
+struct retry_cfg {
+    double base, max, jitter;
+};
+
 struct fac_config {
     char *path; /* the file it came from, NULL for built-in defaults */
     char *redis; /* URL; may hold a password: never log it, use redis_url_display */
@@ -80,6 +99,11 @@ struct fac_config {
     bool test_tools;
     char *log_file, *log_level;
     struct audit_cfg audit;
+    bool scheduler;    /* the supervisor runs fac-scheduler as one more child */
+    double dead_after; /* a worker silent this long (and its supervisor too) is rescued */
+    struct retry_cfg retry_backoff;
+    struct cron_cfg *cron;
+    size_t ncron;
     struct tool_cfg *tools;
     size_t ntools;
     struct site_cfg *sites;

@@ -141,6 +141,16 @@ static enum envelope_status read_numbers(struct envelope *e, char *err, size_t e
         if (!get_int(v, &e->enqueued_at) || e->enqueued_at < 0)
             return ERR("\"enqueued_at\" must be a non-negative integer (ms since the epoch)");
     }
+    if ((v = mp_get(&e->root, "deduplicate")) && v->type != MSGPACK_OBJECT_NIL) {
+        if (v->type != MSGPACK_OBJECT_BOOLEAN)
+            return ERR("\"deduplicate\" must be true or false, got %s", type_name(v));
+        e->deduplicate = v->via.boolean;
+    }
+    if ((v = mp_get(&e->root, "errors")) && v->type != MSGPACK_OBJECT_NIL) {
+        if (v->type != MSGPACK_OBJECT_ARRAY)
+            return ERR("\"errors\" must be an array (the worker writes it), got %s", type_name(v));
+        e->errors = v;
+    }
     return ENV_OK;
 }
 
@@ -216,18 +226,49 @@ const char *envelope_error_type(enum envelope_status st)
     }
 }
 
-void envelope_with_attempt(const struct envelope *e, int64_t attempt, struct buf *out)
+void envelope_pack_errors(msgpack_packer *pk, const struct envelope *e,
+                          const struct attempt_error *last)
+{
+    const msgpack_object *old = e ? e->errors : NULL;
+    uint32_t n = old ? old->via.array.size : 0;
+    msgpack_pack_array(pk, n + (last != NULL));
+    for (uint32_t i = 0; i < n; i++) msgpack_pack_object(pk, old->via.array.ptr[i]);
+    if (!last) return;
+    size_t len = last->message.n;
+    if (len > ERROR_MESSAGE_MAX) { /* clip without cutting a UTF-8 sequence */
+        len = ERROR_MESSAGE_MAX;
+        while (len > 0 && ((unsigned char)last->message.p[len] & 0xc0) == 0x80) len--;
+    }
+    msgpack_pack_map(pk, 4);
+    mp_pack_kv_int(pk, "attempt", last->attempt);
+    mp_pack_kv_str(pk, "type", last->type, strlen(last->type));
+    mp_pack_kv_str(pk, "message", last->message.p ? last->message.p : "", len);
+    mp_pack_kv_int(pk, "at", last->at);
+}
+
+static bool replaced(const msgpack_object *key, const struct envelope_update *u)
+{
+    return mp_str_eq(key, "attempt") || (u->max_attempts && mp_str_eq(key, "max_attempts")) ||
+           (u->error && mp_str_eq(key, "errors"));
+}
+
+void envelope_rewrite(const struct envelope *e, const struct envelope_update *u, struct buf *out)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, buf_msgpack_write);
     const msgpack_object_map *m = &e->root.via.map;
     uint32_t keep = 0;
-    for (uint32_t i = 0; i < m->size; i++) keep += !mp_str_eq(&m->ptr[i].key, "attempt");
-    msgpack_pack_map(&pk, keep + 1);
+    for (uint32_t i = 0; i < m->size; i++) keep += !replaced(&m->ptr[i].key, u);
+    msgpack_pack_map(&pk, keep + 1 + (u->max_attempts != 0) + (u->error != NULL));
     for (uint32_t i = 0; i < m->size; i++) {
-        if (mp_str_eq(&m->ptr[i].key, "attempt")) continue;
+        if (replaced(&m->ptr[i].key, u)) continue;
         msgpack_pack_object(&pk, m->ptr[i].key);
         msgpack_pack_object(&pk, m->ptr[i].val);
     }
-    mp_pack_kv_int(&pk, "attempt", attempt);
+    mp_pack_kv_int(&pk, "attempt", u->attempt);
+    if (u->max_attempts) mp_pack_kv_int(&pk, "max_attempts", u->max_attempts);
+    if (u->error) {
+        mp_pack_cstr(&pk, "errors");
+        envelope_pack_errors(&pk, e, u->error);
+    }
 }

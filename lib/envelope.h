@@ -1,6 +1,7 @@
 /*
  * The job envelope (docs/protocol.md): decoding with every check a hostile producer
- * needs, and re-encoding with a new attempt number (unknown keys kept).
+ * needs, and re-encoding for the next attempt (unknown keys kept), with the error
+ * history that travels with a retried job.
  */
 #ifndef FAC_ENVELOPE_H
 #define FAC_ENVELOPE_H
@@ -26,6 +27,24 @@ struct envelope {
     int64_t attempt;      /* 0-based */
     int64_t max_attempts; /* 0 = not given */
     int64_t enqueued_at;  /* ms; 0 = not given */
+    bool deduplicate;     /* the producer holds P:unique:<id> until the job is final */
+    const msgpack_object *errors; /* an array of earlier attempts' errors, or NULL */
+};
+
+/* One failed attempt, as it is kept in "errors" (message clipped to ERROR_MESSAGE_MAX). */
+struct attempt_error {
+    int64_t attempt;
+    const char *type;
+    struct str message;
+    int64_t at; /* ms */
+};
+#define ERROR_MESSAGE_MAX 1000
+
+/* What changes from one attempt to the next. */
+struct envelope_update {
+    int64_t attempt;
+    int64_t max_attempts;              /* 0: unchanged */
+    const struct attempt_error *error; /* appended to "errors"; NULL: unchanged */
 };
 
 enum envelope_status { ENV_OK, ENV_DECODE, ENV_INVALID, ENV_TOO_LARGE };
@@ -37,7 +56,10 @@ enum envelope_status envelope_decode(const char *data, size_t len, size_t max_pa
                                      size_t errlen);
 /* The error.type string for a failed decode. */
 const char *envelope_error_type(enum envelope_status st);
-/* The same envelope with "attempt" set to attempt, appended to out. */
-void envelope_with_attempt(const struct envelope *e, int64_t attempt, struct buf *out);
+/* The same envelope with the update applied, appended to out. */
+void envelope_rewrite(const struct envelope *e, const struct envelope_update *u, struct buf *out);
+/* Packs e's "errors" (e may be NULL) plus last (may be NULL) as one array. */
+void envelope_pack_errors(msgpack_packer *pk, const struct envelope *e,
+                          const struct attempt_error *last);
 
 #endif

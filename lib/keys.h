@@ -18,6 +18,22 @@ static inline const char *key_inflight(char *k, const char *prefix, const char *
     snprintf(k, FAC_KEY_MAX, FAC_KEY_INFLIGHT, prefix, q, wid);
     return k;
 }
+static inline const char *key_delayed(char *k, const char *prefix, const char *q)
+{
+    snprintf(k, FAC_KEY_MAX, FAC_KEY_DELAYED, prefix, q);
+    return k;
+}
+static inline const char *key_unique(char *k, const char *prefix, const char *id, size_t idlen)
+{
+    snprintf(k, FAC_KEY_MAX, "%s:unique:%.*s", prefix, (int)idlen, id);
+    return k;
+}
+/* A key or channel that is the prefix and one fixed suffix (FAC_KEY_CANCELED, ...). */
+static inline const char *key_global(char *k, const char *fmt, const char *prefix)
+{
+    snprintf(k, FAC_KEY_MAX, fmt, prefix);
+    return k;
+}
 static inline const char *key_dead(char *k, const char *prefix, const char *q)
 {
     snprintf(k, FAC_KEY_MAX, FAC_KEY_DEAD, prefix, q);

@@ -40,7 +40,8 @@ void record_pack_dead(struct buf *out, const struct dead_rec *d)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, buf_msgpack_write);
-    msgpack_pack_map(&pk, 7 + (d->id.n > 0) + (d->attempt >= 0));
+    bool errors = (d->history && d->history->errors) || d->last;
+    msgpack_pack_map(&pk, 7 + (d->id.n > 0) + (d->attempt >= 0) + errors);
     mp_pack_kv_int(&pk, "v", FAC_PROTOCOL_VERSION);
     if (d->id.n) mp_pack_kv_str(&pk, "id", d->id.p, d->id.n);
     mp_pack_kv_str(&pk, "queue", d->queue, strlen(d->queue));
@@ -52,6 +53,10 @@ void record_pack_dead(struct buf *out, const struct dead_rec *d)
     mp_pack_kv_int(&pk, "failed_at", d->failed_at);
     mp_pack_kv_str(&pk, "worker", d->worker, strlen(d->worker));
     if (d->attempt >= 0) mp_pack_kv_int(&pk, "attempt", d->attempt);
+    if (errors) {
+        mp_pack_cstr(&pk, "errors");
+        envelope_pack_errors(&pk, d->history, d->last);
+    }
     mp_pack_cstr(&pk, "job");
     msgpack_pack_bin(&pk, d->job.n);
     msgpack_pack_bin_body(&pk, d->job.p, d->job.n);

@@ -33,6 +33,9 @@ struct dead_rec {
     int64_t attempt; /* -1 when unknown */
     int64_t failed_at;
     struct str job; /* the original element */
+    /* "errors": history's earlier errors plus last; packed when either is set. */
+    const struct envelope *history;
+    const struct attempt_error *last;
 };
 
 void record_pack_result(struct buf *out, const struct result_rec *r);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "envelope.h"
@@ -15,23 +16,19 @@
 #include "scripts.h"
 
 #define DEATHS_FORGIVEN 3
+#define LOCK_MS 60000 /* longer than any requeue takes; expires if its holder dies */
 
 int requeue_death_limit(int64_t max_attempts)
 {
     return max_attempts > DEATHS_FORGIVEN ? (int)max_attempts : DEATHS_FORGIVEN;
 }
 
-static int move(redisContext *c, const char *from, const char *to, const char *old, size_t oldn,
-                const char *nw, size_t nwn, const char *mode, int64_t cap)
+static int move(redisContext *c, const char *from, const char *to, const char *gone,
+                const char *old, size_t oldn, const char *nw, size_t nwn, const char *mode,
+                int64_t cap)
 {
-    char capbuf[24];
-    snprintf(capbuf, sizeof capbuf, "%lld", (long long)cap);
-    const char *av[] = {from, to, old, nw, mode, capbuf};
-    size_t al[] = {strlen(from), strlen(to), oldn, nwn, strlen(mode), strlen(capbuf)};
-    redisReply *r = script_run_sync(c, &script_move, 2, 4, av, al);
-    int ok = r && r->type == REDIS_REPLY_INTEGER;
-    freeReplyObject(r);
-    return ok ? 0 : -1;
+    return script_move_sync(c, from, to, gone, (struct str){old, (uint32_t)oldn},
+                            (struct str){nw, (uint32_t)nwn}, mode, cap) < 0 ? -1 : 0;
 }
 
 static bool result_exists(redisContext *c, const char *prefix, struct str id)
@@ -46,8 +43,8 @@ static bool result_exists(redisContext *c, const char *prefix, struct str id)
 
 /* The job killed its worker once too often: dead entry plus a final result record. */
 static int bury(redisContext *c, const struct fac_config *cfg, const char *q, const char *inflight,
-                redisReply *job, const struct envelope *e, const char *wid, const char *reason,
-                const char *type)
+                redisReply *job, const struct envelope *e, const struct attempt_error *death,
+                const char *wid, const char *reason, const char *type)
 {
     char dk[FAC_KEY_MAX];
     struct buf rec = {0}, dead = {0};
@@ -71,9 +68,12 @@ static int bury(redisContext *c, const struct fac_config *cfg, const char *q, co
     }
     struct dead_rec d = {.id = e ? e->id : (struct str){0}, .queue = q, .reason = reason,
                          .err_type = type, .worker = wid, .attempt = e ? e->attempt : -1,
-                         .failed_at = now, .job = {job->str, (uint32_t)job->len}};
+                         .failed_at = now, .job = {job->str, (uint32_t)job->len},
+                         .history = e, .last = death};
     record_pack_dead(&dead, &d);
-    int rc = move(c, inflight, key_dead(dk, cfg->prefix, q), job->str, job->len, dead.data,
+    char uk[FAC_KEY_MAX];
+    const char *unique = e && e->deduplicate ? key_unique(uk, cfg->prefix, e->id.p, e->id.n) : NULL;
+    int rc = move(c, inflight, key_dead(dk, cfg->prefix, q), unique, job->str, job->len, dead.data,
                   dead.len, "dead", cfg->dead_max);
     buf_free(&rec);
     buf_free(&dead);
@@ -88,7 +88,7 @@ static int requeue_one(redisContext *c, const struct fac_config *cfg, const char
     key_ready(rk, cfg->prefix, q);
     if (!crashed) {
         st->requeued++;
-        return move(c, inflight, rk, job->str, job->len, job->str, job->len, "front", 0);
+        return move(c, inflight, rk, NULL, job->str, job->len, job->str, job->len, "front", 0);
     }
     msgpack_zone z;
     msgpack_zone_init(&z, 4096);
@@ -99,13 +99,16 @@ static int requeue_one(redisContext *c, const struct fac_config *cfg, const char
         ENV_OK) {
         char reason[400];
         snprintf(reason, sizeof reason, "the worker died holding an undecodable job (%s)", why);
-        rc = bury(c, cfg, q, inflight, job, NULL, wid, reason, FAC_ERR_DECODE);
+        rc = bury(c, cfg, q, inflight, job, NULL, NULL, wid, reason, FAC_ERR_DECODE);
         st->dead++;
         goto out;
     }
     const struct tool_cfg *t = config_tool(cfg, e.tool.p, e.tool.n);
     int64_t max = e.max_attempts ? e.max_attempts : t ? t->max_attempts : 1;
     int limit = requeue_death_limit(max);
+    char lost[200];
+    int ln = snprintf(lost, sizeof lost, "worker %s died while running it", wid);
+    struct attempt_error death = {e.attempt, FAC_ERR_WORKER_LOST, {lost, (uint32_t)ln}, now_ms()};
     if (e.attempt + 1 >= limit && !result_exists(c, cfg->prefix, e.id)) {
         char reason[300];
         snprintf(reason, sizeof reason, "job %.*s killed its worker %d times (last: %s); it is "
@@ -113,13 +116,13 @@ static int requeue_one(redisContext *c, const struct fac_config *cfg, const char
                  (int)e.id.n, e.id.p, (int)(e.attempt + 1), wid);
         log_warn("poison job id=%.*s tool=%.*s deaths=%d: moved to the dead list", (int)e.id.n,
                  e.id.p, (int)e.tool.n, e.tool.p, (int)(e.attempt + 1));
-        rc = bury(c, cfg, q, inflight, job, &e, wid, reason, FAC_ERR_WORKER_LOST);
+        rc = bury(c, cfg, q, inflight, job, &e, &death, wid, reason, FAC_ERR_WORKER_LOST);
         st->dead++;
         goto out;
     }
     struct buf nb = {0};
-    envelope_with_attempt(&e, e.attempt + 1, &nb);
-    rc = move(c, inflight, rk, job->str, job->len, nb.data, nb.len, "front", 0);
+    envelope_rewrite(&e, &(struct envelope_update){.attempt = e.attempt + 1, .error = &death}, &nb);
+    rc = move(c, inflight, rk, NULL, job->str, job->len, nb.data, nb.len, "front", 0);
     buf_free(&nb);
     st->requeued++;
 out:
@@ -153,10 +156,9 @@ static char **worker_queues(redisContext *c, const struct fac_config *cfg, const
     return out;
 }
 
-int requeue_worker(redisContext *c, const struct fac_config *cfg, const char *wid, bool crashed,
-                   struct requeue_stats *st, char *err, size_t errlen)
+static int requeue_locked(redisContext *c, const struct fac_config *cfg, const char *wid,
+                          bool crashed, struct requeue_stats *st, char *err, size_t errlen)
 {
-    memset(st, 0, sizeof *st);
     size_t nq;
     char **queues = worker_queues(c, cfg, wid, &nq);
     int rc = 0;
@@ -185,6 +187,32 @@ int requeue_worker(redisContext *c, const struct fac_config *cfg, const char *wi
     }
     for (size_t i = 0; i < nq; i++) free(queues[i]);
     free(queues);
+    return rc;
+}
+
+/* The supervisor (its own workers) and the scheduler (a vanished host's) may both come
+ * for one worker: a lock lets one of them do it. */
+int requeue_worker(redisContext *c, const struct fac_config *cfg, const char *wid, bool crashed,
+                   struct requeue_stats *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    char lk[FAC_KEY_MAX], token[160];
+    snprintf(lk, sizeof lk, FAC_KEY_RESCUE_LOCK, cfg->prefix, wid);
+    snprintf(token, sizeof token, "%s:%d", cfg->host_id, (int)getpid());
+    redisReply *r = redisCommand(c, "SET %s %s NX PX %d", lk, token, LOCK_MS);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "requeue of worker %s: SET %s failed: %s", wid, lk,
+                 r ? r->str : c->errstr);
+        freeReplyObject(r);
+        return -1;
+    }
+    st->skipped = r->type != REDIS_REPLY_STATUS; /* nil: someone else holds it */
+    freeReplyObject(r);
+    if (st->skipped) return 0;
+    int rc = requeue_locked(c, cfg, wid, crashed, st, err, errlen);
+    const char *av[] = {lk, token};
+    size_t al[] = {strlen(lk), strlen(token)};
+    freeReplyObject(script_run_sync(c, &script_release, 1, 1, av, al));
     return rc;
 }
 

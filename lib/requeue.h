@@ -15,10 +15,12 @@
 
 struct requeue_stats {
     int requeued, dead;
+    bool skipped; /* another process holds this worker's rescue lock and does it */
 };
 
 /* Returns 0, or -1 with err set when Redis failed (call again later: nothing is lost,
- * what was not moved is still in the in-flight lists). */
+ * what was not moved is still in the in-flight lists). A crashed worker's jobs get
+ * attempt + 1 and a WorkerLost entry in their "errors". */
 int requeue_worker(redisContext *c, const struct fac_config *cfg, const char *wid, bool crashed,
                    struct requeue_stats *st, char *err, size_t errlen);
 

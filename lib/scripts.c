@@ -1,19 +1,20 @@
-/* Lua sources of the atomic steps (fetch, move) and their SHA1s for EVALSHA. */
+/* Lua sources of the protocol's atomic steps and their SHA1s for EVALSHA. */
 #include "scripts.h"
 
 #include <openssl/sha.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 struct script script_fetch = {
     "fetch",
     "local n = tonumber(ARGV[1])\n"
-    "local out = {}\n"
-    "for i = 1, #KEYS, 2 do\n"
+    "local out = {redis.call('ZCARD', KEYS[1])}\n"
+    "for i = 2, #KEYS, 2 do\n"
     "  while n > 0 do\n"
     "    local j = redis.call('LMOVE', KEYS[i], KEYS[i + 1], 'RIGHT', 'LEFT')\n"
     "    if not j then break end\n"
-    "    out[#out + 1] = (i + 1) / 2\n"
+    "    out[#out + 1] = i / 2\n"
     "    out[#out + 1] = j\n"
     "    n = n - 1\n"
     "  end\n"
@@ -25,13 +26,54 @@ struct script script_fetch = {
 struct script script_move = {
     "move",
     "if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end\n"
+    "if KEYS[3] then redis.call('DEL', KEYS[3]) end\n"
     "if ARGV[3] == 'front' then\n"
     "  redis.call('RPUSH', KEYS[2], ARGV[2])\n"
     "else\n"
     "  redis.call('LPUSH', KEYS[2], ARGV[2])\n"
-    "  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)\n"
+    "  if ARGV[3] == 'dead' then redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1) end\n"
     "end\n"
     "return 1\n",
+    ""};
+
+/* Adds a job to a delayed zset; wakes the scheduler only when it is due before every
+ * job already there (the scheduler sleeps until the earliest one). */
+#define LUA_SCHEDULE                                                                       \
+    "local function schedule(zset, due, job, channel)\n"                                   \
+    "  local head = redis.call('ZRANGE', zset, 0, 0, 'WITHSCORES')\n"                      \
+    "  redis.call('ZADD', zset, due, job)\n"                                               \
+    "  if #head == 0 or tonumber(due) < tonumber(head[2]) then\n"                          \
+    "    redis.call('PUBLISH', channel, due)\n"                                            \
+    "  end\n"                                                                              \
+    "end\n"
+
+struct script script_enqueue = {
+    "enqueue",
+    LUA_SCHEDULE
+    "if tonumber(ARGV[4]) > 0 and\n"
+    "   not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then return 0 end\n"
+    "if tonumber(ARGV[2]) > 0 then\n"
+    "  schedule(KEYS[2], ARGV[2], ARGV[1], ARGV[5])\n"
+    "elseif ARGV[3] == 'front' then\n"
+    "  redis.call('RPUSH', KEYS[1], ARGV[1])\n"
+    "else\n"
+    "  redis.call('LPUSH', KEYS[1], ARGV[1])\n"
+    "end\n"
+    "return 1\n",
+    ""};
+
+struct script script_retry = {
+    "retry",
+    LUA_SCHEDULE
+    "if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end\n"
+    "schedule(KEYS[2], ARGV[3], ARGV[2], ARGV[4])\n"
+    "return 1\n",
+    ""};
+
+struct script script_release = {
+    "release",
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n",
     ""};
 
 static void sha_of(struct script *s)
@@ -45,11 +87,14 @@ void scripts_init(void)
 {
     sha_of(&script_fetch);
     sha_of(&script_move);
+    sha_of(&script_enqueue);
+    sha_of(&script_retry);
 }
 
 redisReply *script_run_sync(redisContext *c, struct script *s, int nkeys, int nargs,
                             const char **argv, const size_t *lens)
 {
+    if (!s->sha[0]) sha_of(s);
     int argc = 3 + nkeys + nargs;
     const char *av[argc];
     size_t al[argc];
@@ -67,4 +112,24 @@ redisReply *script_run_sync(redisContext *c, struct script *s, int nkeys, int na
         r = redisCommandArgv(c, argc, av, al);
     }
     return r;
+}
+
+int script_move_sync(redisContext *c, const char *from, const char *to, const char *gone,
+                     struct str old, struct str nw, const char *mode, int64_t cap)
+{
+    char capbuf[24];
+    snprintf(capbuf, sizeof capbuf, "%lld", (long long)cap);
+    const char *av[7] = {from, to};
+    size_t al[7] = {strlen(from), strlen(to)};
+    int n = 2;
+    if (gone) av[n] = gone, al[n++] = strlen(gone);
+    int nkeys = n;
+    av[n] = old.p, al[n++] = old.n;
+    av[n] = nw.p, al[n++] = nw.n;
+    av[n] = mode, al[n++] = strlen(mode);
+    av[n] = capbuf, al[n++] = strlen(capbuf);
+    redisReply *r = script_run_sync(c, &script_move, nkeys, 4, av, al);
+    int rc = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    freeReplyObject(r);
+    return rc;
 }

@@ -52,29 +52,36 @@ static void fetch_done(redisAsyncContext *c, void *r, void *priv)
         worker_fatal_redis(w, "fetch script", reply->str);
         return;
     }
+    if (w->mode == WM_ABORT) { /* what came stays in flight and goes back to its queue */
+        worker_maybe_exit(w);
+        return;
+    }
     size_t got = reply->elements / 2;
-    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+    w->cancels_pending = reply->elements && reply->element[0]->integer > 0;
+    for (size_t i = 1; i + 1 < reply->elements; i += 2) {
         redisReply *q = reply->element[i], *job = reply->element[i + 1];
         int qidx = (int)q->integer - 1;
         if (qidx < 0 || (size_t)qidx >= w->cfg->nqueues || job->type != REDIS_REPLY_STRING) continue;
         job_start(w, qidx, job->str, job->len);
     }
     if ((int)got < w->fetch_asked) fetch_arm_peeks(w);
+    worker_maybe_exit(w);
 }
 
 static void send_fetch(struct worker *w)
 {
     size_t nq = w->cfg->nqueues;
     int n = free_slots(w);
-    const char *argv[3 + 2 * nq + 1];
-    size_t lens[3 + 2 * nq + 1];
+    const char *argv[4 + 2 * nq + 1];
+    size_t lens[4 + 2 * nq + 1];
     char nk[16], nn[16];
-    snprintf(nk, sizeof nk, "%zu", 2 * nq);
+    snprintf(nk, sizeof nk, "%zu", 1 + 2 * nq);
     snprintf(nn, sizeof nn, "%d", n);
     int a = 0;
     argv[a] = "EVALSHA", lens[a++] = 7;
     argv[a] = script_fetch.sha, lens[a++] = 40;
     argv[a] = nk, lens[a++] = strlen(nk);
+    argv[a] = w->canceled_key, lens[a++] = strlen(w->canceled_key);
     for (size_t i = 0; i < nq; i++) {
         argv[a] = w->ready_key[i], lens[a++] = strlen(w->ready_key[i]);
         argv[a] = w->inflight_key[i], lens[a++] = strlen(w->inflight_key[i]);

@@ -18,13 +18,17 @@
 #include "worker.h"
 
 /* A finished job waiting for its result to be stored and its audit row to be durable;
- * the in-flight element is removed when both are true. */
+ * when both are true the in-flight element is removed, in one atomic step with where
+ * it goes next: nowhere, the delayed zset (a retry) or the dead list. */
 struct ack {
     struct worker *w;
     int qidx;
     char *raw;
     size_t raw_len;
     bool stored, durable;
+    enum { ACK_REMOVE, ACK_RETRY, ACK_BURY } kind;
+    struct buf next; /* ACK_RETRY: the next attempt's envelope; ACK_BURY: the dead entry */
+    int64_t due;     /* ACK_RETRY: when the next attempt is due (ms) */
 };
 
 static void release(struct job *j)
@@ -43,24 +47,62 @@ static void release(struct job *j)
     worker_job_released(w);
 }
 
-static void lrem_done(redisAsyncContext *c, void *r, void *priv)
+static void ack_done(redisAsyncContext *c, void *r, void *priv)
 {
     struct worker *w = priv;
     redisReply *reply = r;
     if (!reply) return; /* connection gone: the supervisor requeues what is left */
-    if (reply->type == REDIS_REPLY_ERROR) log_error("ack (LREM) failed: %s", reply->str);
+    if (reply->type == REDIS_REPLY_ERROR) log_error("acknowledging a job failed: %s", reply->str);
     w->unacked--;
     worker_job_released(w);
+}
+
+/* EVAL, not EVALSHA, for the scripts: retries and burials are rare next to plain acks,
+ * and this must work even after SCRIPT FLUSH. */
+static void ack_send(struct ack *a)
+{
+    struct worker *w = a->w;
+    const char *ik = w->inflight_key[a->qidx], *q = w->cfg->queues[a->qidx];
+    char k[FAC_KEY_MAX], ch[FAC_KEY_MAX], n[24];
+    switch (a->kind) {
+    case ACK_REMOVE:
+        redisAsyncCommand(w->cmd, ack_done, w, "LREM %s -1 %b", ik, a->raw, a->raw_len);
+        break;
+    case ACK_RETRY:
+        snprintf(n, sizeof n, "%lld", (long long)a->due);
+        redisAsyncCommand(w->cmd, ack_done, w, "EVAL %s 2 %s %s %b %b %s %s", script_retry.src, ik,
+                          key_delayed(k, w->cfg->prefix, q), a->raw, a->raw_len, a->next.data,
+                          a->next.len, n, key_global(ch, FAC_CHAN_WAKE, w->cfg->prefix));
+        break;
+    case ACK_BURY:
+        snprintf(n, sizeof n, "%lld", (long long)w->cfg->dead_max);
+        redisAsyncCommand(w->cmd, ack_done, w, "EVAL %s 2 %s %s %b %b dead %s", script_move.src, ik,
+                          key_dead(k, w->cfg->prefix, q), a->raw, a->raw_len, a->next.data,
+                          a->next.len, n);
+        break;
+    }
 }
 
 static void ack_try(struct ack *a)
 {
     if (!a->stored || !a->durable) return;
-    struct worker *w = a->w;
-    redisAsyncCommand(w->cmd, lrem_done, w, "LREM %s -1 %b", w->inflight_key[a->qidx], a->raw,
-                      a->raw_len);
+    ack_send(a);
+    buf_free(&a->next);
     free(a->raw);
     free(a);
+}
+
+/* Takes the job's element: the ack owns it from now on (j->env still points into it). */
+static struct ack *ack_new(struct job *j)
+{
+    struct ack *a = calloc(1, sizeof *a);
+    a->w = j->w;
+    a->qidx = j->qidx;
+    a->raw = j->raw;
+    a->raw_len = j->raw_len;
+    j->raw = NULL;
+    j->w->unacked++;
+    return a;
 }
 
 static void result_stored(redisAsyncContext *c, void *r, void *priv)
@@ -72,6 +114,7 @@ static void result_stored(redisAsyncContext *c, void *r, void *priv)
         /* Not acknowledged: the job stays in flight and runs again after this worker. */
         log_error("storing a result failed: %s; the job stays in flight", reply->str);
         a->w->unacked--;
+        buf_free(&a->next);
         free(a->raw);
         free(a);
         return;
@@ -96,19 +139,17 @@ static void log_reply_error(redisAsyncContext *c, void *r, void *priv)
         log_error("%s failed: %s", (const char *)priv, reply->str);
 }
 
-/* Stores the record and pushes it to reply_to; returns the ack waiting for the reply. */
+/* Stores the final record, pushes it to reply_to and lets go of the job's unique key;
+ * returns the ack waiting for the reply. */
 static struct ack *store_result(struct job *j, const struct buf *rec)
 {
     struct worker *w = j->w;
     const struct envelope *e = &j->env;
     char k[FAC_KEY_MAX];
-    struct ack *a = calloc(1, sizeof *a);
-    a->w = w;
-    a->qidx = j->qidx;
-    a->raw = j->raw;
-    a->raw_len = j->raw_len;
-    j->raw = NULL;
-    w->unacked++;
+    struct ack *a = ack_new(j);
+    if (e->deduplicate)
+        redisAsyncCommand(w->cmd, log_reply_error, "DEL unique", "DEL %s",
+                          key_unique(k, w->cfg->prefix, e->id.p, e->id.n));
     redisAsyncCommand(w->cmd, result_stored, a, "SET %s %b EX %lld",
                       key_result(k, w->cfg->prefix, e->id.p, e->id.n), rec->data, rec->len,
                       (long long)w->cfg->result_ttl);
@@ -119,16 +160,6 @@ static struct ack *store_result(struct job *j, const struct buf *rec)
                           e->reply_to.p, (size_t)e->reply_to.n, (long long)w->cfg->reply_ttl);
     }
     return a;
-}
-
-static void bury_done(redisAsyncContext *c, void *r, void *priv)
-{
-    struct worker *w = priv;
-    redisReply *reply = r;
-    if (!reply) return;
-    if (reply->type == REDIS_REPLY_ERROR) log_error("moving a job to the dead list failed: %s", reply->str);
-    w->unacked--;
-    worker_job_released(w);
 }
 
 /* A job that cannot run: dead entry (and a result record when its id is known), moved
@@ -156,20 +187,58 @@ static void bury(struct job *j, const char *type, const char *reason)
                               j->env.reply_to.p, (size_t)j->env.reply_to.n, rec.data, rec.len);
         buf_free(&rec);
     }
-    struct buf dead = {0};
     struct dead_rec d = {.id = j->env.id, .queue = q, .reason = reason, .err_type = type,
                          .worker = w->wid, .attempt = j->env.id.n ? j->env.attempt : -1,
                          .failed_at = now, .job = {j->raw, (uint32_t)j->raw_len}};
-    record_pack_dead(&dead, &d);
-    char dk[FAC_KEY_MAX], cap[24];
-    snprintf(cap, sizeof cap, "%lld", (long long)w->cfg->dead_max);
-    w->unacked++;
-    /* EVAL, not EVALSHA: this path is rare and must work even after SCRIPT FLUSH. */
-    redisAsyncCommand(w->cmd, bury_done, w, "EVAL %s 2 %s %s %b %b dead %s", script_move.src,
-                      w->inflight_key[j->qidx], key_dead(dk, w->cfg->prefix, q), j->raw,
-                      j->raw_len, dead.data, dead.len, cap);
-    buf_free(&dead);
+    struct ack *a = ack_new(j);
+    a->kind = ACK_BURY;
+    record_pack_dead(&a->next, &d);
+    a->stored = a->durable = true;
+    ack_try(a);
     release(j);
+}
+
+/* A failed attempt with attempts left: its ack schedules the next one. */
+static struct ack *ack_retry(struct job *j, const struct attempt_error *failure)
+{
+    struct ack *a = ack_new(j);
+    a->kind = ACK_RETRY;
+    a->stored = true; /* a job waiting for a retry has no result record */
+    int64_t delay = retry_delay_ms(&j->w->cfg->retry_backoff, j->env.attempt);
+    a->due = now_ms() + delay;
+    envelope_rewrite(&j->env, &(struct envelope_update){.attempt = j->env.attempt + 1,
+                                                        .error = failure}, &a->next);
+    log_info("job id=%.*s attempt %lld of %lld ended %s: next attempt in %lld ms",
+             (int)j->env.id.n, j->env.id.p, (long long)j->env.attempt + 1,
+             (long long)retry_max_attempts(j), failure->type, (long long)delay);
+    return a;
+}
+
+/* The last attempt of a job that had retries failed: its ack moves it to the dead list,
+ * with every attempt's error. */
+static void ack_bury_exhausted(struct job *j, struct ack *a, const struct attempt_error *failure)
+{
+    struct worker *w = j->w;
+    char reason[1200];
+    snprintf(reason, sizeof reason, "job %.*s failed all %lld attempts, the last with %s: %.*s; "
+             "fix the cause, then retry it with 'fac-ctl dead retry %.*s'", (int)j->env.id.n,
+             j->env.id.p, (long long)retry_max_attempts(j), failure->type,
+             (int)(failure->message.n < 800 ? failure->message.n : 800),
+             failure->message.p ? failure->message.p : "", (int)j->env.id.n, j->env.id.p);
+    struct dead_rec d = {.id = j->env.id, .queue = w->cfg->queues[j->qidx], .reason = reason,
+                         .err_type = failure->type, .worker = w->wid, .attempt = j->env.attempt,
+                         .failed_at = failure->at, .job = {a->raw, (uint32_t)a->raw_len},
+                         .history = &j->env, .last = failure};
+    a->kind = ACK_BURY;
+    record_pack_dead(&a->next, &d);
+    log_warn("job id=%.*s moved to the dead list: %s", (int)j->env.id.n, j->env.id.p, reason);
+}
+
+/* The job is final and canceled: its pending cancel is done. */
+static void forget_cancel(struct job *j)
+{
+    redisAsyncCommand(j->w->cmd, log_reply_error, "ZREM canceled", "ZREM %s %b",
+                      j->w->canceled_key, j->env.id.p, (size_t)j->env.id.n);
 }
 
 /* Result record + audit row for an outcome; then the slot is free for the next job. */
@@ -178,16 +247,27 @@ static void finish(struct job *j, const char *status, const char *err_type, stru
                    int64_t attempt)
 {
     struct worker *w = j->w;
-    struct result_rec rr = {.id = j->env.id, .status = status, .result = result,
-                            .err_type = err_type, .err_msg = err_msg, .attempt = attempt,
-                            .started_at = started_at,
-                            .ended_at = started_at + (int64_t)llround(duration_ms),
-                            .duration_ms = duration_ms, .worker = w->wid, .cached = j->cached};
-    struct buf rec = {0};
-    record_pack_result(&rec, &rr);
-    struct ack *a = store_result(j, &rec);
-    buf_free(&rec);
-    struct audit_row row = {.env = &j->env, .status = status, .err_type = err_type,
+    int64_t ended_at = started_at + (int64_t)llround(duration_ms);
+    struct attempt_error failure = {attempt, err_type, err_msg, ended_at};
+    struct ack *a;
+    if (retry_wanted(j, status)) {
+        a = ack_retry(j, &failure);
+    } else {
+        struct result_rec rr = {.id = j->env.id, .status = status, .result = result,
+                                .err_type = err_type, .err_msg = err_msg, .attempt = attempt,
+                                .started_at = started_at, .ended_at = ended_at,
+                                .duration_ms = duration_ms, .worker = w->wid,
+                                .cached = j->cached};
+        struct buf rec = {0};
+        record_pack_result(&rec, &rr);
+        a = store_result(j, &rec);
+        buf_free(&rec);
+        if (retry_exhausted(j, status)) ack_bury_exhausted(j, a, &failure);
+        if (strcmp(status, FAC_ST_CANCELED) == 0) forget_cancel(j);
+    }
+    /* The audit DocType's status has no Canceled: such a row is an Error of type Canceled. */
+    const char *audit_status = strcmp(status, FAC_ST_CANCELED) == 0 ? FAC_ST_ERROR : status;
+    struct audit_row row = {.env = &j->env, .status = audit_status, .err_type = err_type,
                             .err_msg = err_msg, .output = result, .attempt = attempt,
                             .started_at = started_at, .duration_s = duration_ms / 1000.0,
                             .worker = w->wid};
@@ -212,16 +292,67 @@ static void exec_done(struct exec_call *call)
            j->started_at, ms, j->env.attempt);
 }
 
+/* Stops a running job from outside (its timeout, a cancel) and finishes it. */
+static void stop_running(struct job *j, const char *status, const char *type, const char *msg)
+{
+    ev_timer_stop(j->w->loop, &j->timeout);
+    j->ex->cancel(&j->call);
+    double ms = (double)(mono_ns() - j->t0_ns) / 1e6;
+    finish(j, status, type, (struct str){msg, (uint32_t)strlen(msg)}, NULL, j->started_at, ms,
+           j->env.attempt);
+}
+
 static void timeout_fired(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct job *j = t->data;
-    j->ex->cancel(&j->call);
     char msg[256];
-    int n = snprintf(msg, sizeof msg, "tool \"%s\" did not finish within its %g s timeout",
-                     j->tool->name, j->timeout_s);
-    double ms = (double)(mono_ns() - j->t0_ns) / 1e6;
-    finish(j, FAC_ST_TIMEOUT, FAC_ERR_TIMEOUT, (struct str){msg, (uint32_t)n}, NULL, j->started_at,
-           ms, j->env.attempt);
+    snprintf(msg, sizeof msg, "tool \"%s\" did not finish within its %g s timeout",
+             j->tool->name, j->timeout_s);
+    stop_running(j, FAC_ST_TIMEOUT, FAC_ERR_TIMEOUT, msg);
+}
+
+/* Canceled before it ran: a final Canceled record, no audit row (nothing ran). */
+static void cancel_unrun(struct job *j)
+{
+    struct worker *w = j->w;
+    static const char msg[] = "canceled (fac-ctl cancel) before it ran";
+    int64_t now = now_ms();
+    struct result_rec rr = {.id = j->env.id, .status = FAC_ST_CANCELED,
+                            .err_type = FAC_ERR_CANCELED, .err_msg = {msg, sizeof msg - 1},
+                            .attempt = j->env.attempt, .started_at = now, .ended_at = now,
+                            .worker = w->wid};
+    struct buf rec = {0};
+    record_pack_result(&rec, &rr);
+    log_info("job id=%.*s canceled before it ran", (int)j->env.id.n, j->env.id.p);
+    forget_cancel(j);
+    struct ack *a = store_result(j, &rec);
+    buf_free(&rec);
+    a->durable = true;
+    release(j);
+}
+
+void job_cancel(struct worker *w, const char *id, size_t len)
+{
+    for (int64_t i = 0; i < w->cfg->concurrency; i++) {
+        struct job *j = &w->jobs[i];
+        if (j->state == J_FREE || j->env.id.n != len || memcmp(j->env.id.p, id, len) != 0)
+            continue;
+        log_info("job id=%.*s canceled while %s", (int)len, id,
+                 j->state == J_RUN ? "running: stopping it" : "not yet running: it will not run");
+        switch (j->state) {
+        case J_CHECK: j->cancel_hit = true; break;
+        case J_WAIT: /* queued behind its tool's concurrency cap */
+            gate_remove(w, j);
+            cancel_unrun(j);
+            break;
+        case J_CACHE: cancel_unrun(j); break; /* the late cache reply is dropped by seq */
+        case J_RUN:
+            stop_running(j, FAC_ST_CANCELED, FAC_ERR_CANCELED,
+                         "canceled (fac-ctl cancel) while running");
+            break;
+        case J_FREE: break;
+        }
+    }
 }
 
 void job_launch(struct job *j)
@@ -275,6 +406,24 @@ static void run(struct job *j)
     job_admit(j);
 }
 
+/* The last pre-run check came back: run the job unless it was canceled. */
+static void check_done(struct job *j)
+{
+    if (--j->checks > 0) return;
+    if (j->cancel_hit) cancel_unrun(j);
+    else run(j);
+}
+
+static void cancel_checked(redisAsyncContext *c, void *r, void *priv)
+{
+    struct job *j = priv;
+    redisReply *reply = r;
+    if (!reply || j->state != J_CHECK) return;
+    if (reply->type == REDIS_REPLY_STRING && strtoll(reply->str, NULL, 10) > now_ms())
+        j->cancel_hit = true;
+    check_done(j);
+}
+
 /* A rescued job (attempt > 0) may have finished before its worker died: then only its
  * audit row (same name, so never doubled) and its acknowledgement are still owed. */
 static void recheck_done(redisAsyncContext *c, void *r, void *priv)
@@ -283,7 +432,7 @@ static void recheck_done(redisAsyncContext *c, void *r, void *priv)
     redisReply *reply = r;
     if (!reply || j->state != J_CHECK) return;
     if (reply->type != REDIS_REPLY_STRING) {
-        run(j);
+        check_done(j);
         return;
     }
     msgpack_zone z;
@@ -296,7 +445,7 @@ static void recheck_done(redisAsyncContext *c, void *r, void *priv)
         !(att = mp_get(&rec, "attempt")) || !(start = mp_get(&rec, "started_at")) ||
         !(dur = mp_get(&rec, "duration_ms"))) {
         msgpack_zone_destroy(&z);
-        run(j); /* not a record this worker wrote: run the job as if none existed */
+        check_done(j); /* not a record this worker wrote: run the job as if none existed */
         return;
     }
     log_info("job id=%.*s already has a result (attempt %lld): acknowledging without running it "
@@ -311,14 +460,8 @@ static void recheck_done(redisAsyncContext *c, void *r, void *priv)
         snprintf(type, sizeof type, "%.*s", (int)et->via.str.size, et->via.str.ptr);
     struct str msg = {0};
     if (em && em->type == MSGPACK_OBJECT_STR) msg = (struct str){em->via.str.ptr, em->via.str.size};
-    struct ack *a = calloc(1, sizeof *a);
-    a->w = j->w;
-    a->qidx = j->qidx;
-    a->raw = j->raw;
-    a->raw_len = j->raw_len;
+    struct ack *a = ack_new(j);
     a->stored = true;
-    j->raw = NULL;
-    j->w->unacked++;
     struct audit_row row = {.env = &j->env, .status = status, .err_type = err ? type : NULL,
                             .err_msg = msg, .output = res, .attempt = att->via.i64,
                             .started_at = start->via.i64, .duration_s = dur->via.f64 / 1000.0,
@@ -356,13 +499,21 @@ void job_start(struct worker *w, int qidx, const char *raw, size_t len)
         bury(j, FAC_ERR_UNKNOWN_TOOL, why);
         return;
     }
+    /* Replies come in order: the cancel check is answered before the result check. */
+    j->checks = 1;
+    j->cancel_hit = false;
+    if (w->cancels_pending) {
+        j->checks++;
+        redisAsyncCommand(w->cmd, cancel_checked, j, "ZSCORE %s %b", w->canceled_key, j->env.id.p,
+                          (size_t)j->env.id.n);
+    }
     if (j->env.attempt > 0) {
         char k[FAC_KEY_MAX];
+        j->checks++;
         redisAsyncCommand(w->cmd, recheck_done, j, "GET %s",
                           key_result(k, w->cfg->prefix, j->env.id.p, j->env.id.n));
-        return;
     }
-    run(j);
+    check_done(j);
 }
 
 void job_abort_all(struct worker *w)

@@ -3,7 +3,10 @@
  * exists is only acknowledged) → run under its timeout → result record stored and
  * pushed to reply_to → audit row handed to the batcher → once the row is durable and
  * the result stored, LREM from the in-flight list. Broken envelopes go to the dead
- * list in one atomic move, which is their acknowledgement.
+ * list in one atomic move, which is their acknowledgement. A failed attempt with
+ * attempts left gets no result record: once its audit row is durable it moves from the
+ * in-flight list to the delayed zset, due after a backoff (retry.c); a job whose
+ * retries ran out also goes to the dead list, with its error history.
  */
 #ifndef FAC_JOB_H
 #define FAC_JOB_H
@@ -42,6 +45,8 @@ struct job {
     int64_t t0_ns;      /* monotonic */
     bool cached;        /* answered from the result cache */
     char cache_key[FAC_KEY_MAX];
+    int checks;         /* J_CHECK: replies still awaited (cancel, earlier result) */
+    bool cancel_hit;    /* canceled before it ran: it never will */
 };
 
 /* Takes a free slot and starts the job held in raw (copied). */
@@ -56,5 +61,16 @@ void job_finish_cached(struct job *j, const msgpack_object *result);
 void job_abort_all(struct worker *w);
 /* The audit batcher's durable callback: acknowledges the jobs of a flushed batch. */
 void job_audit_durable(void *ud, void **tokens, size_t n);
+/* Cancels the job with this id if this worker holds it: a running one stops like a
+ * timeout (status Canceled), one still being checked never runs. */
+void job_cancel(struct worker *w, const char *id, size_t len);
+
+/* retry.c */
+int64_t retry_max_attempts(const struct job *j);
+/* An Error or Timeout with an attempt left: run it again later. */
+bool retry_wanted(const struct job *j, const char *status);
+/* An Error or Timeout of a job that had retries and has none left: a dead letter. */
+bool retry_exhausted(const struct job *j, const char *status);
+int64_t retry_delay_ms(const struct retry_cfg *rb, int64_t attempt);
 
 #endif

@@ -2,7 +2,9 @@
  * Prefork supervisor (DESIGN §5). A plain signal loop: every signal it handles is
  * blocked and taken synchronously with sigtimedwait, so none is lost and no handler
  * races the loop. Each turn reads like a story: reap the dead, put their jobs back,
- * handle the signal that woke us, kill the stuck, bring the pool to size.
+ * handle the signal that woke us, kill the stuck, bring the pool (and the scheduler
+ * child, with scheduler: true) to size, and say in Redis that this supervisor lives, so
+ * a scheduler leaves its workers to it.
  */
 #include "supervisor.h"
 
@@ -18,10 +20,12 @@
 
 #include "clock.h"
 #include "fac/protocol.h"
+#include "keys.h"
 #include "log.h"
 #include "redis.h"
 #include "requeue.h"
 #include "rss.h"
+#include "schedchild.h"
 #include "scripts.h"
 #include "shm.h"
 #include "worker.h"
@@ -31,6 +35,7 @@
 #define BACKOFF_MAX_MS 30000
 #define HEALTHY_LIFETIME_MS 30000 /* a worker that lived this long resets the backoff */
 #define MAX_PENDING 4096
+#define HEARTBEAT_MS 1000
 
 struct sup_worker {
     pid_t pid; /* 0: the slot is free */
@@ -64,6 +69,8 @@ struct supervisor {
     int64_t redis_retry_ms;
     struct pending_requeue pending[MAX_PENDING];
     size_t npending;
+    struct sched_child sched;
+    int64_t next_beat_ms;
 };
 
 /* ---- Redis (synchronous; only for requeues) ---- */
@@ -103,8 +110,28 @@ static void sup_requeue_pending(struct supervisor *s)
         if (st.requeued || st.dead)
             log_info("requeued the jobs of worker %s: requeued=%d dead=%d%s", p->wid, st.requeued,
                      st.dead, p->crashed ? " (attempt + 1)" : "");
+        else if (st.skipped)
+            log_info("worker %s: its jobs are being requeued by another process (a scheduler)",
+                     p->wid);
         memmove(&s->pending[0], &s->pending[1], --s->npending * sizeof *s->pending);
     }
+}
+
+/* P:supervisors: a scheduler rescues only workers whose supervisor is silent too. */
+static void sup_heartbeat(struct supervisor *s, bool leaving)
+{
+    int64_t now = mono_ms();
+    if (!leaving && now < s->next_beat_ms) return;
+    s->next_beat_ms = now + HEARTBEAT_MS;
+    redisContext *c = leaving ? s->redis : sup_redis(s);
+    if (!c || c->err) return;
+    char k[FAC_KEY_MAX];
+    key_global(k, FAC_KEY_SUPERVISORS, s->cfg->prefix);
+    if (leaving)
+        freeReplyObject(redisCommand(c, "ZREM %s %s:%d", k, s->cfg->host_id, (int)s->pid));
+    else
+        freeReplyObject(redisCommand(c, "ZADD %s %lld %s:%d", k, (long long)now_ms(),
+                                     s->cfg->host_id, (int)s->pid));
 }
 
 /* ---- workers ---- */
@@ -249,12 +276,14 @@ static void sup_reap(struct supervisor *s)
 {
     int status;
     pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (schedchild_reaped(&s->sched, pid, status)) continue;
         for (int i = 0; i < FAC_MAX_WORKERS; i++)
             if (s->w[i].pid == pid) {
                 sup_note_exit(s, i, status);
                 break;
             }
+    }
 }
 
 /* Brings the pool to `target` workers of the current generation. During a reload the
@@ -341,6 +370,8 @@ static void sup_reload(struct supervisor *s)
     }
     s->gen++;
     s->boot_failed = false;
+    s->sched.gave_up = false;
+    schedchild_signal(&s->sched, SIGHUP); /* it re-reads the config itself */
     log_info("config reloaded from %s: replacing workers one by one (generation %d, %d workers)",
              nc->path, s->gen, s->target);
 }
@@ -370,6 +401,7 @@ static void sup_handle_signal(struct supervisor *s, int sig)
     case SIGUSR1:
         log_reopen();
         sup_signal_all(s, SIGUSR1);
+        schedchild_signal(&s->sched, SIGUSR1);
         log_info("USR1: log file reopened");
         break;
     default: break; /* SIGCHLD: reaped on every turn */
@@ -420,9 +452,12 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
     for (;;) {
         sup_reap(s);
         sup_requeue_pending(s);
-        if ((s->stopping || s->boot_failed) && count_alive(s) == 0) break;
+        if ((s->stopping || s->boot_failed) && count_alive(s) == 0 && !s->sched.pid) break;
         sup_check_workers(s);
         sup_maintain(s);
+        schedchild_maintain(&s->sched, s->cfg, s->stopping || s->boot_failed,
+                            s->redis ? s->redis->fd : -1);
+        sup_heartbeat(s, false);
         struct timespec ts = {0, TICK_MS * 1000000L};
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig > 0) sup_handle_signal(s, sig);
@@ -431,6 +466,7 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
         log_warn("exiting with %zu workers' jobs not requeued (Redis unreachable): the next "
                  "supervisor on host %s rescues them", s->npending, s->cfg->host_id);
     log_info("supervisor exiting");
+    sup_heartbeat(s, true);
     int rc = s->boot_failed && !s->stopping ? FAC_EXIT_BOOT : FAC_EXIT_OK;
     if (s->redis) redisFree(s->redis);
     config_free(s->cfg);

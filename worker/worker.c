@@ -23,8 +23,6 @@
 
 #define RSS_CHECK_EVERY_NS 1000000 /* at most one /proc read per ms of work */
 
-static void worker_maybe_exit(struct worker *w);
-
 static void set_state(struct worker *w, enum worker_state st)
 {
     shm_store(&w->slot->state, (int32_t)st);
@@ -62,11 +60,12 @@ void worker_begin_stop(struct worker *w, enum worker_mode mode, const char *reas
     worker_maybe_exit(w);
 }
 
-static void worker_maybe_exit(struct worker *w)
+void worker_maybe_exit(struct worker *w)
 {
     if (w->mode != WM_DRAIN && w->mode != WM_ABORT) return;
     if (w->running == 0 && audit_pending(w->audit)) audit_flush(w->audit);
-    if (w->running == 0 && w->unacked == 0) {
+    /* A fetch on the wire may bring jobs into the in-flight list: wait for its reply. */
+    if (w->running == 0 && w->unacked == 0 && !w->fetching) {
         set_state(w, WS_EXITING);
         ev_break(w->loop, EVBREAK_ALL);
     }
@@ -116,9 +115,10 @@ static void heartbeat_write(struct worker *w)
                       (long long)now_ms(), w->wid);
     key_worker(k, w->cfg->prefix, w->wid);
     redisAsyncCommand(w->cmd, NULL, NULL,
-                      "HSET %s pid %d host %s queues %s concurrency %lld started_at %lld state %s "
-                      "jobs_done %lld jobs_failed %lld running %d rss %lld",
-                      k, (int)getpid(), w->cfg->host_id, queues, (long long)w->cfg->concurrency,
+                      "HSET %s pid %d host %s sup %s:%d queues %s concurrency %lld started_at %lld "
+                      "state %s jobs_done %lld jobs_failed %lld running %d rss %lld",
+                      k, (int)getpid(), w->cfg->host_id, w->cfg->host_id, (int)getppid(), queues,
+                      (long long)w->cfg->concurrency,
                       (long long)w->started_at,
                       state_name(w), (long long)w->jobs_done, (long long)w->jobs_failed,
                       w->running, (long long)shm_load(&w->slot->rss));
@@ -158,9 +158,13 @@ static void on_boot_reply(redisAsyncContext *c, void *r, void *priv)
         ev_break(w->loop, EVBREAK_ALL);
         return;
     }
-    if (strcmp(what, "SELECT") != 0) return;
-    /* SELECT is the last boot command of each connection. */
-    if (++w->connected < 1 + (int)w->cfg->nqueues) return;
+    if (strcmp(what, "SELECT") == 0) worker_conn_booted(w); /* the last boot command */
+}
+
+/* cmd, one peek per queue and the cancel subscription */
+void worker_conn_booted(struct worker *w)
+{
+    if (++w->connected < 2 + (int)w->cfg->nqueues) return;
     w->ready = true;
     if (w->mode != WM_QUIET) return; /* told to stop while booting */
     int32_t quiet = shm_load(&w->shm->quiet);
@@ -190,7 +194,7 @@ static void on_disconnect(const redisAsyncContext *c, int status)
     worker_fatal_redis(w, "a connection", c->errstr[0] ? c->errstr : "closed by the server");
 }
 
-static redisAsyncContext *conn_open(struct worker *w, const char *name)
+redisAsyncContext *worker_conn_open(struct worker *w, const char *name, bool pubsub)
 {
     const struct redis_target *t = &w->target;
     redisAsyncContext *c = t->path[0] ? redisAsyncConnectUnix(t->path)
@@ -211,7 +215,7 @@ static redisAsyncContext *conn_open(struct worker *w, const char *name)
     if (argc) redisAsyncCommandArgv(c, on_boot_reply, "credentials", argc, argv, lens);
     redisAsyncCommand(c, on_boot_reply, "CLIENT SETNAME", "CLIENT SETNAME fac-%s-%s", name,
                       w->wid);
-    redisAsyncCommand(c, on_boot_reply, "SELECT", "SELECT %d", t->db);
+    if (!pubsub) redisAsyncCommand(c, on_boot_reply, "SELECT", "SELECT %d", t->db);
     return c;
 }
 
@@ -300,10 +304,12 @@ static int worker_init(struct worker *w)
         w->jobs[i].next_free = w->free_jobs;
         w->free_jobs = &w->jobs[i];
     }
-    if (!(w->cmd = conn_open(w, "cmd"))) return FAC_EXIT_REDIS;
+    key_global(w->canceled_key, FAC_KEY_CANCELED, cfg->prefix);
+    if (!(w->cmd = worker_conn_open(w, "cmd", false))) return FAC_EXIT_REDIS;
     redisAsyncCommand(w->cmd, on_boot_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", script_fetch.src);
     for (size_t i = 0; i < nq; i++)
-        if (!(w->peek[i] = conn_open(w, cfg->queues[i]))) return FAC_EXIT_REDIS;
+        if (!(w->peek[i] = worker_conn_open(w, cfg->queues[i], false))) return FAC_EXIT_REDIS;
+    if (!(w->cancel_sub = cancel_open(w))) return FAC_EXIT_REDIS;
     return 0;
 }
 

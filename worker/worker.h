@@ -13,6 +13,7 @@
 
 #include "audit/audit.h"
 #include "config.h"
+#include "keys.h"
 #include "redis.h"
 #include "shm.h"
 
@@ -38,7 +39,10 @@ struct worker {
     redisAsyncContext **peek; /* per queue: BLMOVE Q Q (a wake-up that takes nothing) */
     bool *peek_armed;
     char **ready_key, **inflight_key; /* per queue */
-    int connected;                    /* connections that completed AUTH/SELECT */
+    redisAsyncContext *cancel_sub;    /* subscribed to P:cancel (cancel.c) */
+    char canceled_key[FAC_KEY_MAX];   /* P:canceled */
+    bool cancels_pending;             /* the last fetch saw cancels waiting for their jobs */
+    int connected;                    /* connections that completed their boot commands */
     bool ready;                       /* registered and serving */
 
     struct job *jobs;      /* concurrency slots */
@@ -66,10 +70,20 @@ struct worker {
 /* Runs the worker until it exits; returns the process exit code (enum fac_exit). */
 int worker_main(const struct fac_config *cfg, struct pool_shm *shm, int slot_index);
 
+/* Opens a connection (AUTH, CLIENT SETNAME and, unless pubsub, SELECT). A pubsub
+ * connection's owner calls worker_conn_booted once it is subscribed. */
+redisAsyncContext *worker_conn_open(struct worker *w, const char *name, bool pubsub);
+void worker_conn_booted(struct worker *w);
+
+/* cancel.c: subscribes to P:cancel, which stops a running job when its id comes. */
+redisAsyncContext *cancel_open(struct worker *w);
+
 /* Lifecycle hooks used by job.c and fetch.c. */
 void worker_job_released(struct worker *w);
 void worker_fatal_redis(struct worker *w, const char *what, const char *why);
 void worker_begin_stop(struct worker *w, enum worker_mode mode, const char *reason);
+/* Exits the loop once a stopping worker holds nothing more. */
+void worker_maybe_exit(struct worker *w);
 
 /* fetch.c */
 void fetch_request(struct worker *w);

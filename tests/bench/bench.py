@@ -441,6 +441,93 @@ class Bench:
     def flush(self):
         self.r.flushdb()
 
+    # ---- fac-scheduler promotion (--promotion)
+
+    def sched_start(self):
+        cfg = {"redis": self.redis_url, "prefix": PREFIX, "queues": [QUEUE], "host_id": HOST_ID,
+               "log_level": self.args.log_level}
+        path = os.path.join(self.tmp, "sched.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        exe = os.path.join(self.args.build_dir, "fac-scheduler")
+        cmd = [exe, "-c", path, "--log-file", os.path.join(self.tmp, "sched.log")]
+        p = self.tracker.spawn("fac-scheduler", cmd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT, cwd=self.tmp)
+        deadline = time.time() + 10
+        while not self.r.get(PREFIX + ":scheduler:leader"):
+            if time.time() > deadline or p.poll() is not None:
+                raise BenchError("fac-scheduler did not take the lease:\n%s"
+                                 % tail(os.path.join(self.tmp, "sched.log")))
+            time.sleep(0.005)
+        return p
+
+    def promotion(self, n, lag_jobs):
+        """N delayed jobs, all due, promoted by a freshly started scheduler (rate, and
+        the slowest PING meanwhile); then lag_jobs jobs due 50 ms after they are added,
+        one at a time: how late each reaches the ready list."""
+        delayed = "%s:{%s}:delayed" % (PREFIX, QUEUE)
+        self.flush()
+        due = int(time.time() * 1000) - 60000
+        pipe = self.r.pipeline(transaction=False)
+        for i in range(n):
+            env = {"v": 1, "id": "p%d" % i, "tool": "noop", "enqueued_at": due}
+            pipe.zadd(delayed, {msgpack.packb(env): due + i // 1000})
+            if i % 10000 == 9999:
+                pipe.execute()
+        pipe.execute()
+        log("%d due jobs in %s; starting fac-scheduler" % (n, delayed))
+        pings, done = [], threading.Event()
+        pinger = redis.Redis(host="127.0.0.1", port=self.port)
+
+        def ping():
+            while not done.is_set():
+                t0 = time.perf_counter()
+                pinger.ping()
+                pings.append((time.perf_counter() - t0) * 1000)
+                time.sleep(0.0005)
+
+        th = threading.Thread(target=ping, daemon=True)
+        th.start()
+        t_spawn = time.perf_counter()
+        sched = self.sched_start()
+        t_first = t_last = None
+        deadline = time.time() + 120
+        while True:
+            got = self.r.llen(FAC_READY)
+            now = time.perf_counter()
+            if got and t_first is None:
+                t_first = now
+            if got >= n:
+                t_last = now
+                break
+            if time.time() > deadline:
+                raise BenchError("only %d of %d jobs promoted after 120 s" % (got, n))
+            time.sleep(0.0005)
+        done.set()
+        th.join(5)
+        span = max(t_last - t_first, 1e-6)
+        out = {"jobs": n, "seconds_first_to_last": span, "promotions_per_s": n / span,
+               "seconds_from_spawn": t_last - t_spawn, "max_ping_ms": max(pings) if pings else None}
+        log("promoted %d jobs in %.3f s (%.0f/s); slowest PING meanwhile %.2f ms"
+            % (n, span, n / span, out["max_ping_ms"] or 0))
+        self.flush()
+        lags = []
+        for i in range(lag_jobs):
+            d = int(time.time() * 1000) + 50
+            env = {"v": 1, "id": "lag%d" % i, "tool": "noop"}
+            self.r.zadd(delayed, {msgpack.packb(env): d})
+            self.r.publish(PREFIX + ":scheduler:wake", str(d))
+            if not self.r.blpop(FAC_READY, 5):
+                raise BenchError("a delayed job was not promoted within 5 s")
+            lags.append(time.time() * 1000 - d)
+        lags.sort()
+        out.update({"lag_jobs": lag_jobs, "lag_p50_ms": pct(lags, 50), "lag_p99_ms": pct(lags, 99),
+                    "lag_max_ms": lags[-1]})
+        log("promotion lag over %d jobs: p50 %.2f ms, p99 %.2f ms, max %.2f ms"
+            % (lag_jobs, out["lag_p50_ms"], out["lag_p99_ms"], out["lag_max_ms"]))
+        self.tracker.stop(sched)
+        return out
+
     # ---- fac-worker
 
     def fac_bin(self):
@@ -1319,6 +1406,12 @@ def parse_args(argv):
     ap.add_argument("--md-out", help="Markdown table (default <results-dir>/latest.md)")
     ap.add_argument("--raw", action="store_true", help="keep raw latency samples in the JSON")
     ap.add_argument("--keep-tmp", action="store_true", help="do not delete the temp dir (logs, configs, audit)")
+    ap.add_argument("--promotion", action="store_true",
+                    help="only fac-scheduler: promotion rate of due delayed jobs and promotion lag")
+    ap.add_argument("--promotion-jobs", type=int, default=100000,
+                    help="due delayed jobs for --promotion (default 100000)")
+    ap.add_argument("--lag-jobs", type=int, default=200,
+                    help="jobs timed one at a time for the --promotion lag (default 200)")
     a = ap.parse_args(argv)
     q = a.quick
     a.jobs = a.jobs if a.jobs is not None else (10000 if q else 100000)
@@ -1341,8 +1434,46 @@ def parse_args(argv):
     return a
 
 
+def main_promotion(a, argv):
+    """--promotion: the scheduler's benchmark row, on its own private redis-server."""
+    if not os.access(os.path.join(a.build_dir, "fac-scheduler"), os.X_OK):
+        sys.stderr.write("bench: fac-scheduler not found in %s\n" % a.build_dir)
+        return 2
+    bench = Bench(a)
+    atexit.register(bench.cleanup)
+    try:
+        bench.start_redis()
+        machine = machine_info(bench.r)
+        res = bench.promotion(a.promotion_jobs, a.lag_jobs)
+    except BenchError as e:
+        log("FAILED: %s" % e)
+        return 1
+    finally:
+        bench.cleanup()
+    cmd = " ".join(shlex.quote(x) for x in [sys.argv[0]] + list(argv))
+    lines = ["# fac-scheduler promotion benchmark", "",
+             "- command: `%s`" % cmd,
+             "- machine: %d CPUs (nproc), %s, redis-server %s" % (machine["nproc"], machine["cpu_model"],
+                                                                  machine["redis_version"]),
+             "", "| measure | value |", "|---|---:|",
+             "| due delayed jobs promoted | %d |" % res["jobs"],
+             "| promotions per second (first to last) | %.0f |" % res["promotions_per_s"],
+             "| time from scheduler start to all promoted (s) | %.3f |" % res["seconds_from_spawn"],
+             "| slowest PING during the promotion (ms) | %.2f |" % res["max_ping_ms"],
+             "| promotion lag p50 / p99 / max (ms), %d jobs due 50 ms after enqueue | %.2f / %.2f / %.2f |"
+             % (res["lag_jobs"], res["lag_p50_ms"], res["lag_p99_ms"], res["lag_max_ms"]), ""]
+    print("\n".join(lines))
+    path = os.path.join(a.results_dir, "promotion.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    print("results: %s" % path)
+    return 0
+
+
 def main(argv):
     a = parse_args(argv)
+    if a.promotion:
+        return main_promotion(a, argv)
     if not a.skip_fac:
         fb = os.path.join(a.build_dir, "fac-worker")
         if not os.access(fb, os.X_OK):

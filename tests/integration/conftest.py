@@ -26,6 +26,7 @@ import redis as redislib
 BUILD_DIR = os.environ.get("FAC_BUILD_DIR", "/work/main/build")
 WORKER_BIN = os.path.join(BUILD_DIR, "fac-worker")
 CTL_BIN = os.path.join(BUILD_DIR, "fac-ctl")
+SCHED_BIN = os.path.join(BUILD_DIR, "fac-scheduler")
 REDIS_SERVER = os.environ.get("FAC_REDIS_SERVER", "/usr/bin/redis-server")
 
 PREFIX = "fac"
@@ -125,6 +126,26 @@ def inflight_key(worker_id, queue="default", prefix=PREFIX):
 
 def result_key(job_id, prefix=PREFIX):
     return "%s:result:%s" % (prefix, job_id)
+
+
+def leader_key(prefix=PREFIX):
+    return "%s:scheduler:leader" % prefix
+
+
+def schedule(r, env, due_ms, queue="default"):
+    """Add a job to the delayed zset as a producer does (docs/protocol.md
+    "Enqueue script"): ZADD, then wake the scheduler."""
+    r.zadd(delayed_key(queue), {pack(env): due_ms})
+    r.publish("%s:scheduler:wake" % PREFIX, str(due_ms))
+    return env["id"]
+
+
+def audit_rows(path):
+    """The rows of a JSON-lines audit file (a list of dicts)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
 # --------------------------------------------------------------------------
@@ -418,7 +439,26 @@ def redis(redis_factory):
 # the worker pool
 # --------------------------------------------------------------------------
 
-class Pool:
+class _Child:
+    """A program started as our child in its own session, so that its process
+    group is ours to end."""
+
+    proc = None
+
+    def _spawn(self, argv, out):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                     stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Pool(_Child):
     """A fac-worker supervisor started as our child in its own session."""
 
     _count = 0
@@ -444,19 +484,10 @@ class Pool:
             "fac-worker binary not found at %s (set FAC_BUILD_DIR)"
             % WORKER_BIN)
         self._stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(
-            [WORKER_BIN, "-c", str(self.config_path)] + self.extra_args,
-            stdin=subprocess.DEVNULL, stdout=self._stderr,
-            stderr=subprocess.STDOUT, start_new_session=True)
+        self._spawn([WORKER_BIN, "-c", str(self.config_path)] + self.extra_args,
+                    self._stderr)
         self.pgid = self.proc.pid  # session leader: pgid == pid
         return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def signal(self, sig):
         assert self.running(), "supervisor is not running (rc=%s)" % (
@@ -573,6 +604,53 @@ class Pool:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
 
+class Scheduler(_Child):
+    """A fac-scheduler started as our child in its own session."""
+
+    _count = 0
+
+    def __init__(self, config_path, workdir):
+        Scheduler._count += 1
+        self.config_path = Path(config_path)
+        self.log_path = Path(workdir) / ("fac-scheduler-%d.log"
+                                         % Scheduler._count)
+
+    def start(self):
+        assert os.access(SCHED_BIN, os.X_OK), (
+            "fac-scheduler binary not found at %s (set FAC_BUILD_DIR)"
+            % SCHED_BIN)
+        self._out = open(self.log_path, "ab")
+        self._spawn([SCHED_BIN, "-c", str(self.config_path), "--log-file",
+                     str(self.log_path)], self._out)
+        return self
+
+    def kill(self, sig=_signal_mod.SIGKILL):
+        if self.running():
+            os.kill(self.proc.pid, sig)
+        try:
+            return self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        rc = self.kill(_signal_mod.SIGTERM)
+        if rc is None:
+            rc = self.kill()
+        self._out.close()
+        return rc
+
+    def log_text(self):
+        return (self.log_path.read_text(errors="replace")
+                if self.log_path.exists() else "")
+
+    def is_leader(self, r):
+        owner = r.get(leader_key())
+        return owner is not None and owner.decode().endswith(
+            ":%d" % self.proc.pid)
+
+
 class Fac:
     """Per-test factory for configs and pools, bound to one redis-server."""
 
@@ -581,6 +659,22 @@ class Fac:
         self.r = redis_srv.client
         self.tmp = Path(tmp_path)
         self.pools = []
+        self.schedulers = []
+
+    def scheduler(self, config=None, wait_leader=True, **overrides):
+        """Start a fac-scheduler (writing a config from overrides unless
+        `config` is given); with wait_leader, wait until some scheduler
+        holds the lease."""
+        if config is None:
+            config = self.config(name="sched-%d.json" % len(self.schedulers),
+                                 **overrides)
+        sch = Scheduler(config, self.tmp)
+        self.schedulers.append(sch)
+        sch.start()
+        if wait_leader:
+            wait_until(lambda: self.r.get(leader_key()), 5,
+                       what="a scheduler holding the lease")
+        return sch
 
     def config(self, name="fac.json", **overrides):
         overrides.setdefault("redis", self.redis.url)
@@ -601,6 +695,8 @@ class Fac:
     def cleanup(self):
         for pool in self.pools:
             pool.stop(timeout=10)
+        for sch in self.schedulers:
+            sch.stop()
 
 
 @pytest.fixture
@@ -626,6 +722,9 @@ def pytest_runtest_makereport(item, call):
                                  pool.log_tail(80)))
         except Exception as e:  # diagnostics must never hide the failure
             rep.sections.append(("fac-worker log (pool %d)" % i, repr(e)))
+    for i, sch in enumerate(f.schedulers):
+        rep.sections.append(("fac-scheduler log (%d)" % i,
+                             "\n".join(sch.log_text().splitlines()[-40:])))
 
 
 # --------------------------------------------------------------------------

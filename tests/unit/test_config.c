@@ -602,6 +602,104 @@ static void config_tool_does_not_match_a_prefix(void **state)
     assert_null(config_tool(cfg, "", 0));
 }
 
+/* ---- scheduler keys (docs/configuration.md "Scheduler") ---- */
+
+static void defaults_of_the_scheduler_keys(void **state)
+{
+    cfg = config_load(NULL, err, sizeof err);
+    assert_non_null(cfg);
+    assert_false(cfg->scheduler);
+    assert_float_equal(cfg->dead_after, 30, 0);
+    assert_float_equal(cfg->retry_backoff.base, 1, 0);
+    assert_float_equal(cfg->retry_backoff.max, 300, 0);
+    assert_float_equal(cfg->retry_backoff.jitter, 0.25, 0);
+    assert_int_equal(cfg->ncron, 0);
+}
+
+static void a_cron_entry_sets_every_key(void **state)
+{
+    assert_loads("{\"scheduler\": true, \"dead_after\": 12.5,"
+                 " \"retry_backoff\": {\"base\": 0.5, \"max\": 60, \"jitter\": 0},"
+                 " \"cron\": [{\"name\": \"nightly\", \"schedule\": \"0 2 * * *\","
+                 " \"tool\": \"echo\", \"args\": {\"a\": [1, \"x\"]}, \"queue\": \"long\","
+                 " \"site\": \"s1\", \"user\": \"u@x\", \"max_attempts\": 3, \"timeout\": 9},"
+                 " {\"name\": \"often\", \"schedule\": \"*/5 * * * * *\", \"tool\": \"noop\"}]}");
+    assert_true(cfg->scheduler);
+    assert_float_equal(cfg->dead_after, 12.5, 0);
+    assert_float_equal(cfg->retry_backoff.base, 0.5, 0);
+    assert_float_equal(cfg->retry_backoff.max, 60, 0);
+    assert_float_equal(cfg->retry_backoff.jitter, 0, 0);
+    assert_int_equal(cfg->ncron, 2);
+    const struct cron_cfg *c = &cfg->cron[0];
+    assert_string_equal(c->name, "nightly");
+    assert_string_equal(c->schedule, "0 2 * * *");
+    assert_string_equal(c->tool, "echo");
+    assert_string_equal(c->args, "{\"a\":[1,\"x\"]}");
+    assert_string_equal(c->queue, "long");
+    assert_string_equal(c->site, "s1");
+    assert_string_equal(c->user, "u@x");
+    assert_int_equal(c->max_attempts, 3);
+    assert_float_equal(c->timeout, 9, 0);
+    assert_int_equal(c->expr.hour, 1u << 2);
+    c = &cfg->cron[1];
+    assert_string_equal(c->args, "{}");
+    assert_string_equal(c->queue, "default");
+    assert_null(c->site);
+    assert_int_equal(c->max_attempts, 0);
+    assert_int_equal(c->expr.sec, 1 | 1ULL << 5 | 1ULL << 10 | 1ULL << 15 | 1ULL << 20 |
+                                  1ULL << 25 | 1ULL << 30 | 1ULL << 35 | 1ULL << 40 |
+                                  1ULL << 45 | 1ULL << 50 | 1ULL << 55);
+}
+
+static void a_bad_cron_schedule_is_refused_by_its_path(void **state)
+{
+    assert_refused("{\"cron\": [{\"name\": \"a\", \"schedule\": \"61 * * * *\", \"tool\": \"echo\"}]}",
+                   "cron[0].schedule: minute");
+    assert_refused("{\"cron\": [{\"name\": \"a\", \"schedule\": \"0 0 30 2 *\", \"tool\": \"echo\"}]}",
+                   "never fires");
+}
+
+static void a_cron_entry_needs_a_name_a_schedule_and_a_tool(void **state)
+{
+    assert_refused("{\"cron\": [{\"schedule\": \"* * * * *\", \"tool\": \"echo\"}]}",
+                   "cron[0]: needs \"name\", \"schedule\" and \"tool\"");
+    assert_refused("{\"cron\": [{\"name\": \"a\", \"tool\": \"echo\"}]}", "cron[0]: needs");
+}
+
+static void a_cron_entry_must_name_a_configured_tool_and_a_served_queue(void **state)
+{
+    assert_refused("{\"cron\": [{\"name\": \"a\", \"schedule\": \"* * * * *\", \"tool\": \"nope\"}]}",
+                   "cron[0].tool: \"nope\" is not a configured tool");
+    assert_refused("{\"queues\": [\"q1\"], \"cron\": [{\"name\": \"a\", \"schedule\": \"* * * * *\","
+                   " \"tool\": \"echo\"}]}", "cron[0].queue: \"default\" is not in \"queues\"");
+}
+
+static void cron_names_are_unique_and_usable_in_keys(void **state)
+{
+    assert_refused("{\"cron\": [{\"name\": \"a\", \"schedule\": \"* * * * *\", \"tool\": \"echo\"},"
+                   " {\"name\": \"a\", \"schedule\": \"* * * * *\", \"tool\": \"echo\"}]}",
+                   "cron[1]: name \"a\" is used twice");
+    assert_refused("{\"cron\": [{\"name\": \"a b\", \"schedule\": \"* * * * *\", \"tool\": \"echo\"}]}",
+                   "cron[0]: name \"a b\" must be");
+}
+
+static void cron_must_be_an_array_of_objects_with_known_keys(void **state)
+{
+    assert_refused("{\"cron\": {\"a\": {}}}", "cron: expected an array of objects, got an object");
+    assert_refused("{\"cron\": [1]}", "cron[0]: expected an object, got an integer");
+    assert_refused("{\"cron\": [{\"name\": \"a\", \"every\": 5}]}", "cron[0].every: unknown key");
+    assert_refused("{\"cron\": [{\"name\": \"a\", \"args\": [1]}]}", "cron[0].args: expected an object");
+}
+
+static void retry_backoff_is_checked(void **state)
+{
+    assert_refused("{\"retry_backoff\": {\"jitter\": 2}}", "retry_backoff.jitter: 2 is out of range");
+    assert_refused("{\"retry_backoff\": {\"jitter\": \"x\"}}", "expected a number, got a string");
+    assert_refused("{\"retry_backoff\": {\"base\": 10, \"max\": 5}}",
+                   "retry_backoff.max: must not be below retry_backoff.base");
+    assert_refused("{\"dead_after\": 0}", "dead_after: 0 is out of range");
+}
+
 #define T(f) cmocka_unit_test_teardown(f, free_config)
 
 int main(void)
@@ -669,6 +767,14 @@ int main(void)
         T(an_unknown_log_level_is_refused),
         T(config_tool_finds_a_tool_by_name_and_length),
         T(config_tool_does_not_match_a_prefix),
+        T(defaults_of_the_scheduler_keys),
+        T(a_cron_entry_sets_every_key),
+        T(a_bad_cron_schedule_is_refused_by_its_path),
+        T(a_cron_entry_needs_a_name_a_schedule_and_a_tool),
+        T(a_cron_entry_must_name_a_configured_tool_and_a_served_queue),
+        T(cron_names_are_unique_and_usable_in_keys),
+        T(cron_must_be_an_array_of_objects_with_known_keys),
+        T(retry_backoff_is_checked),
     };
     return cmocka_run_group_tests_name("config", tests, make_dir, remove_dir);
 }

@@ -1,5 +1,5 @@
 /*
- * envelope_decode and envelope_with_attempt against docs/protocol.md: every field of a
+ * envelope_decode and envelope_rewrite against docs/protocol.md: every field of a
  * good envelope, and every way a hostile or careless producer can break one, which must
  * give the right status and a message naming the key. Inputs come from msgpack-c.
  */
@@ -196,7 +196,7 @@ static void an_id_of_128_bytes_is_accepted(void **state)
     assert_int_equal(env.id.n, 128);
 }
 
-/* ---- envelope_with_attempt ---- */
+/* ---- envelope_rewrite ---- */
 
 static void with_attempt_replaces_attempt_and_keeps_every_other_key(void **state)
 {
@@ -212,7 +212,7 @@ static void with_attempt_replaces_attempt_and_keeps_every_other_key(void **state
     pack_kv_str(pk, "reply_to", "fac:reply:j1");
     assert_accepted();
 
-    envelope_with_attempt(&env, 2, &out);
+    envelope_rewrite(&env, &(struct envelope_update){.attempt = 2}, &out);
     assert_true(unpack_exactly(out.data, out.len, &reread));
     const msgpack_object *again = &reread.data;
     assert_int_equal(map_size(again), map_size(&env.root));
@@ -235,7 +235,7 @@ static void with_attempt_adds_attempt_when_there_was_none(void **state)
 {
     envelope_with(0);
     assert_accepted();
-    envelope_with_attempt(&env, 1, &out);
+    envelope_rewrite(&env, &(struct envelope_update){.attempt = 1}, &out);
     assert_true(unpack_exactly(out.data, out.len, &reread));
     static const char *const keys[] = {"id", "tool", "attempt", NULL};
     assert_true(map_has_exactly(&reread.data, keys));
@@ -246,7 +246,7 @@ static void with_attempt_output_decodes_as_an_envelope(void **state)
 {
     pack_full_envelope(&in.pk);
     assert_accepted();
-    envelope_with_attempt(&env, 3, &out);
+    envelope_rewrite(&env, &(struct envelope_update){.attempt = 3}, &out);
     msgpack_zone_destroy(&zone);
     msgpack_zone_init(&zone, 2048);
     assert_int_equal(decode_bytes(out.data, out.len), ENV_OK);
@@ -263,7 +263,7 @@ static int repack_an_empty_key_and_value(void *arg)
     pack_kv_str(&in.pk, "id", "j1");
     pack_kv_str(&in.pk, "tool", "echo");
     if (decode() != ENV_OK) return 2;
-    envelope_with_attempt(&env, 1, &out);
+    envelope_rewrite(&env, &(struct envelope_update){.attempt = 1}, &out);
     if (!unpack_exactly(out.data, out.len, &reread)) return 3;
     const msgpack_object *empty = map_get(&reread.data, "");
     return !(empty && empty->type == MSGPACK_OBJECT_STR && empty->via.str.size == 0);
@@ -558,6 +558,83 @@ static void a_refused_envelope_with_a_readable_id_reports_reply_to(void **state)
     assert_str(env.reply_to, "fac:reply:j1");
 }
 
+/* ---- retry history and deduplicate (docs/protocol.md "Job envelope") ---- */
+
+static void deduplicate_is_read_as_a_boolean(void **state)
+{
+    msgpack_packer *pk = envelope_with(1);
+    pack_str(pk, "deduplicate");
+    msgpack_pack_true(pk);
+    assert_accepted();
+    assert_true(env.deduplicate);
+}
+
+static void deduplicate_that_is_not_a_boolean_is_refused(void **state)
+{
+    pack_kv_int(envelope_with(1), "deduplicate", 1);
+    assert_refused(ENV_INVALID, "\"deduplicate\" must be true or false");
+}
+
+static void errors_that_are_not_an_array_are_refused(void **state)
+{
+    pack_kv_str(envelope_with(1), "errors", "boom");
+    assert_refused(ENV_INVALID, "\"errors\" must be an array");
+}
+
+/* Rewrites env into dst with an error for attempt `attempt`, then decodes dst into env
+ * (which then points into dst: dst must outlive its use). */
+static void next_attempt(struct buf *dst, int64_t attempt, int64_t max, const char *msg)
+{
+    struct attempt_error ae = {attempt, "ExecutionError", {msg, (uint32_t)strlen(msg)}, 1000 + attempt};
+    envelope_rewrite(&env, &(struct envelope_update){.attempt = attempt + 1, .max_attempts = max,
+                                                     .error = &ae}, dst);
+    assert_int_equal(decode_bytes(dst->data, dst->len), ENV_OK);
+}
+
+static void each_retry_appends_its_error_to_the_history(void **state)
+{
+    envelope_with(0);
+    assert_accepted();
+    struct buf first = {0};
+    next_attempt(&first, 0, 0, "first");
+    next_attempt(&out, 1, 0, "second");
+    assert_int_equal(env.attempt, 2);
+    assert_int_equal(env.errors->via.array.size, 2);
+    const msgpack_object *e0 = &env.errors->via.array.ptr[0], *e1 = &env.errors->via.array.ptr[1];
+    static const char *const keys[] = {"attempt", "type", "message", "at", NULL};
+    assert_true(map_has_exactly(e0, keys));
+    assert_int_equal(map_get(e0, "attempt")->via.u64, 0);
+    assert_true(obj_is_str(map_get(e0, "message"), "first"));
+    assert_int_equal(map_get(e0, "at")->via.u64, 1000);
+    assert_int_equal(map_get(e1, "attempt")->via.u64, 1);
+    assert_true(obj_is_str(map_get(e1, "type"), "ExecutionError"));
+    assert_true(obj_is_str(map_get(e1, "message"), "second"));
+    assert_int_equal(env.max_attempts, 0);
+    buf_free(&first);
+}
+
+static void a_rewrite_may_raise_max_attempts(void **state)
+{
+    pack_kv_int(envelope_with(1), "max_attempts", 2);
+    assert_accepted();
+    next_attempt(&out, 1, 5, "x");
+    assert_int_equal(env.max_attempts, 5);
+    assert_int_equal(map_size(&env.root), 5); /* id tool attempt max_attempts errors */
+}
+
+static void a_long_error_message_is_clipped_on_a_character_boundary(void **state)
+{
+    char msg[ERROR_MESSAGE_MAX + 10];
+    memset(msg, 'a', sizeof msg - 1);
+    msg[sizeof msg - 1] = '\0';
+    memcpy(msg + ERROR_MESSAGE_MAX - 1, "\xc3\xa9", 2); /* an e-acute across the limit */
+    envelope_with(0);
+    assert_accepted();
+    next_attempt(&out, 0, 0, msg);
+    const msgpack_object *m = map_get(&env.errors->via.array.ptr[0], "message");
+    assert_int_equal(m->via.str.size, ERROR_MESSAGE_MAX - 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, fresh, release)
 
 int main(void)
@@ -573,6 +650,12 @@ int main(void)
         T(with_attempt_adds_attempt_when_there_was_none),
         T(with_attempt_output_decodes_as_an_envelope),
         T(with_attempt_keeps_an_empty_key_and_value),
+        T(deduplicate_is_read_as_a_boolean),
+        T(deduplicate_that_is_not_a_boolean_is_refused),
+        T(errors_that_are_not_an_array_are_refused),
+        T(each_retry_appends_its_error_to_the_history),
+        T(a_rewrite_may_raise_max_attempts),
+        T(a_long_error_message_is_clipped_on_a_character_boundary),
         T(empty_input_is_a_decode_error),
         T(a_truncated_envelope_is_a_decode_error),
         T(byte_0xc1_is_a_decode_error),

@@ -1,0 +1,54 @@
+/*
+ * What fac-ctl's commands share: the connection, exit codes, finding a job by id in
+ * the protocol's lists and zsets, and printing records as JSON. fac-ctl.c holds
+ * enqueue, status and stats; dead.c the dead-letter commands; cancel.c cancel;
+ * when.c the --in/--at time parsing.
+ */
+#ifndef FAC_CTL_H
+#define FAC_CTL_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+
+enum ctl_exit {
+    CTL_OK = 0,
+    CTL_FAILED = 1,
+    CTL_USAGE = 2,
+    CTL_CONFIG = 3,
+    CTL_REDIS = 4,
+    CTL_WAIT_TIMEOUT = 5,
+    CTL_DUPLICATE = 6
+};
+
+struct ctl {
+    struct fac_config *cfg;
+    redisContext *c;
+};
+
+/* Prints "fac-ctl: message" to stderr; returns code. */
+int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void print_msgpack_json(const char *data, size_t len);
+/* True when the element (an envelope or a dead entry) has this id. */
+bool element_has_id(const char *data, size_t len, const char *id);
+/* Searches a list in pages; when found, copies the element into out (if given). */
+bool list_find(struct ctl *x, const char *key, const char *id, struct buf *out);
+/* True when a list whose key matches pattern holds the job (SCAN: never blocks Redis). */
+bool scan_any(struct ctl *x, const char *pattern, const char *id);
+/* Searches a delayed zset (ZSCAN); when found, copies the member into out (if given)
+ * and its due time (ms) into *due (if given). */
+bool zset_find(struct ctl *x, const char *key, const char *id, struct buf *out, int64_t *due);
+
+int cmd_dead(struct ctl *x, int argc, char **argv);
+int cmd_cancel(struct ctl *x, int argc, char **argv);
+
+/* "30s", "5m", "2h", "1d", "250ms" or plain seconds → ms; -1 when not a duration. */
+int64_t when_parse_in(const char *s);
+/* ISO-8601 ("2026-11-28T01:02:03Z", with a fraction or a +hh:mm offset; no zone means
+ * UTC) or epoch seconds → epoch ms; -1 when not a time. */
+int64_t when_parse_at(const char *s);
+
+#endif

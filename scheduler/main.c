@@ -1,0 +1,260 @@
+/*
+ * fac-scheduler (DESIGN §7, docs/scheduler.md): promotes delayed jobs and retries, fires
+ * cron entries and rescues the jobs of vanished hosts. Run one per host, or let the
+ * supervisor run it (scheduler: true); a lease makes exactly one of them active.
+ *
+ * A synchronous loop: claim or renew the lease, do the leader's work, then sleep in
+ * poll() until the earliest deadline (next due job, next cron slot, lease renewal,
+ * rescue pass), a wake-up message, or a signal (signalfd). Redis going away is not
+ * fatal: the scheduler stands down and reconnects every second.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "fac/protocol.h"
+#include "log.h"
+#include "sched.h"
+#include "scripts.h"
+
+#define DEFAULT_CONFIG "/etc/fac-worker/fac.json"
+#define MAX_WAIT_MS 1000
+#define RESCUE_EVERY_MS 1000
+#define RECONNECT_MS 1000
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: fac-scheduler [-c FILE] [--check-config] [--log-file F] "
+               "[--log-level debug|info|warn|error]\n"
+               "  -c, --config FILE   JSON config (default " DEFAULT_CONFIG "), the pool's own\n"
+               "  --check-config      check the config and exit (0 valid, 3 invalid)\n");
+}
+
+static void drop_wake(struct sched *s)
+{
+    if (s->wake) redisFree(s->wake);
+    s->wake = NULL;
+}
+
+static void drop_redis(struct sched *s, const char *why)
+{
+    log_warn("lost Redis (%s): standing by, reconnecting every %d ms", why, RECONNECT_MS);
+    redisFree(s->c);
+    s->c = NULL;
+    s->leader = false;
+    s->next_claim_ms = 0;
+    drop_wake(s);
+}
+
+/* 0, -1 (retry later) or FAC_EXIT_BOOT (the credentials are wrong). */
+static int connect_redis(struct sched *s, redisContext **out)
+{
+    enum redis_connect_status st;
+    char err[1400];
+    *out = redis_connect_sync(&s->target, 5.0, &st, err, sizeof err);
+    if (*out) return 0;
+    log_warn("%s", err);
+    return st == REDIS_CONNECT_AUTH ? FAC_EXIT_BOOT : -1;
+}
+
+/* The leader listens for earlier due times; a standby does not. */
+static void track_wake(struct sched *s)
+{
+    if (s->wake && (!s->leader || s->wake->err)) drop_wake(s);
+    if (s->leader && !s->wake && connect_redis(s, &s->wake) == 0 && wake_subscribe(s)) drop_wake(s);
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* One round of the leader's work; returns how long it may sleep (ms). */
+static int64_t leader_work(struct sched *s)
+{
+    int64_t due = promote_due(s);
+    int64_t slot = cron_fire_due(s);
+    if (mono_ms() >= s->next_rescue_ms) {
+        rescue_dead_workers(s);
+        s->next_rescue_ms = mono_ms() + RESCUE_EVERY_MS;
+    }
+    int64_t wall = now_ms(), mono = mono_ms();
+    int64_t wait = min64(MAX_WAIT_MS, min64(due, slot) - wall);
+    wait = min64(wait, min64(s->next_claim_ms, s->next_rescue_ms) - mono);
+    return wait < 0 ? 0 : wait;
+}
+
+enum wake_reason { WAKE_TIMEOUT, WAKE_SIGNAL };
+
+/* Sleeps up to ms; reads a wake-up message or a signal if one comes. */
+static enum wake_reason sleep_for(struct sched *s, int sfd, int64_t ms, int *sig)
+{
+    struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
+    if (s->wake) p[1].fd = s->wake->fd;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    if (ppoll(p, 2, &ts, NULL) <= 0) return WAKE_TIMEOUT;
+    if (p[1].revents) wake_drain(s);
+    if (!p[0].revents) return WAKE_TIMEOUT;
+    struct signalfd_siginfo si;
+    if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) return WAKE_TIMEOUT;
+    *sig = (int)si.ssi_signo;
+    return WAKE_SIGNAL;
+}
+
+/* HUP: a valid new config is taken up by running this program again. */
+static void reload(struct sched *s, char **argv)
+{
+    char err[2048];
+    struct fac_config *nc = config_load(s->cfg->path, err, sizeof err);
+    if (!nc) {
+        log_error("HUP: reload refused, keeping the running config: %s", err);
+        return;
+    }
+    config_free(nc);
+    log_info("HUP: restarting with the config in %s", s->cfg->path);
+    leader_release(s);
+    drop_wake(s);
+    if (s->c) redisFree(s->c);
+    execv("/proc/self/exe", argv);
+    log_error("HUP: cannot re-execute /proc/self/exe: %s; exiting", strerror(errno));
+    exit(FAC_EXIT_CRASH);
+}
+
+static int sched_loop(struct sched *s, int sfd, char **argv)
+{
+    for (;;) {
+        int64_t wait = RECONNECT_MS;
+        if (!s->c) {
+            int rc = connect_redis(s, &s->c);
+            if (rc == FAC_EXIT_BOOT) return rc;
+        }
+        if (s->c) {
+            bool was = s->leader;
+            leader_tick(s);
+            if (s->leader && !was) {
+                cron_start(s);
+                s->next_rescue_ms = mono_ms();
+            }
+            track_wake(s);
+            wait = s->leader ? leader_work(s) : s->next_claim_ms - mono_ms();
+            if (s->c->err) drop_redis(s, s->c->errstr);
+        }
+        int sig = 0;
+        if (sleep_for(s, sfd, wait < 0 ? 0 : wait, &sig) != WAKE_SIGNAL) continue;
+        if (sig == SIGHUP)
+            reload(s, argv);
+        else if (sig == SIGUSR1)
+            log_reopen();
+        else
+            return FAC_EXIT_OK;
+    }
+}
+
+static int run(struct fac_config *cfg, char **argv)
+{
+    static struct sched sched;
+    struct sched *s = &sched;
+    s->cfg = cfg;
+    snprintf(s->id, sizeof s->id, "%s:%d", cfg->host_id, (int)getpid());
+    s->cron_next = calloc(cfg->ncron ? cfg->ncron : 1, sizeof *s->cron_next);
+    char err[1400];
+    if (redis_target_parse(cfg->redis, cfg->redis_password_file, &s->target, err, sizeof err)) {
+        log_error("%s: %s", cfg->path ? cfg->path : "config", err);
+        return FAC_EXIT_BOOT;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (sfd < 0) {
+        log_error("signalfd failed: %s", strerror(errno));
+        return FAC_EXIT_CRASH;
+    }
+    char where[1200];
+    log_info("fac-scheduler %s starting: redis %s, prefix %s, %zu queues, %zu cron entries", s->id,
+             redis_target_display(&s->target, where, sizeof where), cfg->prefix, cfg->nqueues,
+             cfg->ncron);
+    scripts_init();
+    int rc = sched_loop(s, sfd, argv);
+    leader_release(s);
+    drop_wake(s);
+    if (s->c) redisFree(s->c);
+    close(sfd);
+    free(s->cron_next);
+    log_info("fac-scheduler %s exiting", s->id);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'C'},
+                                         {"log-file", required_argument, NULL, 'L'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    const char *path = DEFAULT_CONFIG, *log_file = NULL, *log_level = NULL;
+    int check = 0, c;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'C':
+            check = 1;
+            break;
+        case 'L':
+            log_file = optarg;
+            break;
+        case 'l':
+            log_level = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            puts("fac-scheduler 0.1.0 (protocol v1)");
+            return 0;
+        default:
+            usage(stderr);
+            return FAC_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return FAC_EXIT_USAGE;
+    }
+    char err[2048];
+    struct fac_config *cfg = config_load(path, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "fac-scheduler: %s\n", err);
+        return FAC_EXIT_BOOT;
+    }
+    if (check) {
+        printf("%s: valid (%zu queues, %zu cron entries)\n", path, cfg->nqueues, cfg->ncron);
+        config_free(cfg);
+        return 0;
+    }
+    enum log_level lvl = LOG_INFO;
+    if (log_level_parse(log_level ? log_level : cfg->log_level, &lvl)) {
+        fprintf(stderr, "fac-scheduler: --log-level takes debug, info, warn or error\n");
+        return FAC_EXIT_USAGE;
+    }
+    if (log_init("sch", log_file ? log_file : cfg->log_file, lvl) != 0) return FAC_EXIT_BOOT;
+    int rc = run(cfg, argv);
+    config_free(cfg);
+    return rc;
+}
