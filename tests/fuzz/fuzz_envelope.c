@@ -1,7 +1,7 @@
 /*
  * libFuzzer harness for the envelope decoder: any bytes must be decoded or refused with
- * a reason, never crash; an accepted envelope re-encoded with a new attempt must decode
- * again to the same id and tool.
+ * a reason, never crash; an accepted envelope rewritten for its next attempt (with an
+ * error appended to its history) must decode again to the same id and tool.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -22,7 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         return 0;
     }
     struct buf again = {0};
-    envelope_with_attempt(&e, e.attempt + 1, &again);
+    struct attempt_error failure = {e.attempt, "Timeout", {"fuzz", 4}, 1};
+    struct envelope_update up = {.attempt = e.attempt + 1, .error = &failure};
+    envelope_rewrite(&e, &up, &again);
     msgpack_zone z2;
     msgpack_zone_init(&z2, 2048);
     struct envelope e2;
