@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 PACKAGES=(build-essential cmake pkg-config
           libhiredis-dev libev-dev libmsgpack-dev libmariadb-dev libcurl4-openssl-dev
           libjansson-dev libssl-dev libsystemd-dev libcmocka-dev
-          clang libclang-rt-14-dev
+          clang libclang-rt-14-dev systemd
           redis-server mariadb-server
           python3-redis python3-msgpack python3-pytest python3-rq)
 PY=/usr/bin/python3

@@ -21,7 +21,9 @@
 #include "clock.h"
 #include "fac/protocol.h"
 #include "keys.h"
+#include "keys.h"
 #include "log.h"
+#include "notify.h"
 #include "redis.h"
 #include "requeue.h"
 #include "rss.h"
@@ -44,6 +46,7 @@ struct sup_worker {
     int64_t born_ms; /* monotonic */
     int64_t term_ms; /* when we sent SIGTERM to a stuck or oversized worker */
     bool killed;     /* SIGKILL sent */
+    int64_t jobs_seen; /* its jobs_done counter as last added to the pool's total */
 };
 
 struct pending_requeue {
@@ -71,6 +74,10 @@ struct supervisor {
     size_t npending;
     struct sched_child sched;
     int64_t next_beat_ms;
+    struct notify notify;
+    int64_t jobs_total;      /* jobs finished by every worker since start */
+    char queue_depths[512];  /* for systemd's STATUS line */
+    int64_t depths_at_ms;
 };
 
 /* ---- Redis (synchronous; only for requeues) ---- */
@@ -331,6 +338,60 @@ static void sup_maintain(struct supervisor *s)
         }
 }
 
+/* ---- systemd ---- */
+
+static void sup_count_jobs(struct supervisor *s)
+{
+    for (int i = 0; i < FAC_MAX_WORKERS; i++) {
+        if (!s->w[i].pid) continue;
+        int64_t done = shm_load(&s->shm->slots[i].jobs_done);
+        if (done > s->w[i].jobs_seen) s->jobs_total += done - s->w[i].jobs_seen;
+        s->w[i].jobs_seen = done;
+    }
+}
+
+/* "short=0 default=12 long=0", refreshed every 2 s while Redis answers. */
+static void sup_read_depths(struct supervisor *s)
+{
+    int64_t now = mono_ms();
+    if (now - s->depths_at_ms < 2000) return;
+    s->depths_at_ms = now;
+    s->queue_depths[0] = '\0';
+    redisContext *c = sup_redis(s);
+    if (!c) return;
+    char k[FAC_KEY_MAX];
+    for (size_t i = 0; i < s->cfg->nqueues; i++)
+        redisAppendCommand(c, "LLEN %s", key_ready(k, s->cfg->prefix, s->cfg->queues[i]));
+    size_t n = 0;
+    for (size_t i = 0; i < s->cfg->nqueues; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK) return;
+        if (r->type == REDIS_REPLY_INTEGER && n < sizeof s->queue_depths)
+            n += (size_t)snprintf(s->queue_depths + n, sizeof s->queue_depths - n, "%s%s=%lld",
+                                  n ? " " : "", s->cfg->queues[i], r->integer);
+        freeReplyObject(r);
+    }
+}
+
+static void sup_notify(struct supervisor *s)
+{
+    if (!s->notify.enabled) return;
+    sup_count_jobs(s);
+    sup_read_depths(s);
+    int alive = 0, serving = 0, old = 0;
+    for (int i = 0; i < FAC_MAX_WORKERS; i++) {
+        if (!s->w[i].pid) continue;
+        alive++;
+        int32_t st = shm_load(&s->shm->slots[i].state);
+        if (s->w[i].gen != s->gen) old++;
+        else if (!s->w[i].retiring && (st == WS_READY || st == WS_QUIET)) serving++;
+    }
+    struct notify_view v = {.alive = alive, .target = s->target,
+                            .pool_ready = serving >= s->target && old == 0 && !s->stopping,
+                            .jobs_total = s->jobs_total, .queues = s->queue_depths};
+    notify_tick(&s->notify, &v);
+}
+
 /* ---- signals ---- */
 
 static void sup_stop(struct supervisor *s, bool fast)
@@ -340,6 +401,7 @@ static void sup_stop(struct supervisor *s, bool fast)
     if (!s->stopping) s->stop_ms = mono_ms();
     s->stopping = true;
     s->fast = fast;
+    notify_stopping(&s->notify);
     sup_signal_all(s, fast ? SIGQUIT : SIGTERM);
 }
 
@@ -369,6 +431,7 @@ static void sup_reload(struct supervisor *s)
         s->rt = nt;
     }
     s->gen++;
+    notify_reloading(&s->notify);
     s->boot_failed = false;
     s->sched.gave_up = false;
     schedchild_signal(&s->sched, SIGHUP); /* it re-reads the config itself */
@@ -419,6 +482,7 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
     s->cli_workers = cli_workers;
     s->target = cli_workers ? cli_workers : (int)cfg->workers;
     s->pid = getpid();
+    notify_init(&s->notify);
     scripts_init();
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
@@ -458,6 +522,7 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
         schedchild_maintain(&s->sched, s->cfg, s->stopping || s->boot_failed,
                             s->redis ? s->redis->fd : -1);
         sup_heartbeat(s, false);
+        sup_notify(s);
         struct timespec ts = {0, TICK_MS * 1000000L};
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig > 0) sup_handle_signal(s, sig);
