@@ -191,7 +191,7 @@ int audit_rec_from_json(struct audit_rec *r, const char *line, size_t n, char *e
                         size_t errlen)
 {
     json_error_t je;
-    json_t *o = json_loadb(line, n, 0, &je);
+    json_t *o = json_loadb(line, n, JSON_ALLOW_NUL, &je);
     audit_rec_clear(r);
     if (!json_is_object(o)) {
         snprintf(err, errlen, "not a JSON object: %s", o ? "wrong type" : je.text);

@@ -209,7 +209,7 @@ int spool_read(struct spool *s, struct buf *out, size_t max_lines, size_t max_by
                 return -1;
             }
             size_t used = 0;
-            for (size_t i = 0; i < (size_t)n && lines < max_lines; i++)
+            for (size_t i = 0; i < (size_t)n && lines < max_lines && (!lines || i < max_bytes); i++)
                 if (out->data[start + i] == '\n') used = i + 1, lines++;
             if (lines || (size_t)n < want) {
                 out->len = start + used;
