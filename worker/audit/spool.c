@@ -99,8 +99,9 @@ static void sync_dir(const char *dir)
 
 static int own_create(struct spool *s, char *err, size_t errlen)
 {
-    snprintf(s->own.path, sizeof s->own.path, "%s/%s%s-%d-%lld.spool", s->dir, s->prefix,
-             s->host_id, (int)getpid(), (long long)now_ms());
+    static unsigned seq; /* two files made in one millisecond still get two names */
+    snprintf(s->own.path, sizeof s->own.path, "%s/%s%s-%d-%lld-%u.spool", s->dir, s->prefix,
+             s->host_id, (int)getpid(), (long long)now_ms(), seq++);
     s->own.fd = open(s->own.path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (s->own.fd < 0 || flock(s->own.fd, LOCK_EX | LOCK_NB) != 0) {
         snprintf(err, errlen, "spool file %s: cannot create and lock it: %s", s->own.path,

@@ -1,9 +1,9 @@
 /*
  * The audit spool: where a site's rows wait, on local disk and fsync'd, while its
- * MariaDB is away. Each worker appends to a file of its own (<site>@<host>-<pid>-<ms>
- * .spool in audit.spool) and holds an flock on it while it lives, so a file nobody
- * can lock belongs to a live worker and a file anybody can lock was left by a dead
- * one: whoever locks it replays it. A file is deleted only after all its rows are
+ * MariaDB is away. Each worker appends to a file of its own, <site>@<host>-<pid>-<ms>-<n>
+ * .spool in audit.spool, and holds an flock on it while it lives: a file nobody can
+ * lock belongs to a live worker, a file anybody can lock was left by a dead one, and
+ * whoever locks it replays it. A file is deleted only after all its rows are
  * committed. The lines are the audit's JSON lines (columns.h).
  */
 #ifndef FAC_AUDIT_SPOOL_H
