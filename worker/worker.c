@@ -287,14 +287,6 @@ static int worker_init(struct worker *w)
         log_error("%s", err);
         return FAC_EXIT_BOOT;
     }
-    /* A site whose audit table is unusable is a config error: know it before any job. */
-    enum audit_boot ab;
-    while ((ab = audit_boot(w->audit, err, sizeof err)) == AUDIT_BOOTING && w->mode == WM_QUIET)
-        ev_run(w->loop, EVRUN_ONCE);
-    if (ab == AUDIT_BOOT_FAILED) {
-        log_error("%s", err);
-        return FAC_EXIT_BOOT;
-    }
     size_t nq = cfg->nqueues;
     w->ready_key = calloc(nq, sizeof *w->ready_key);
     w->inflight_key = calloc(nq, sizeof *w->inflight_key);
@@ -313,6 +305,14 @@ static int worker_init(struct worker *w)
         w->free_jobs = &w->jobs[i];
     }
     key_global(w->canceled_key, FAC_KEY_CANCELED, cfg->prefix);
+    /* A site whose audit table is unusable is a config error: know it before any job. */
+    enum audit_boot ab;
+    while ((ab = audit_boot(w->audit, err, sizeof err)) == AUDIT_BOOTING && w->mode == WM_QUIET)
+        ev_run(w->loop, EVRUN_ONCE);
+    if (ab == AUDIT_BOOT_FAILED) {
+        log_error("%s", err);
+        return FAC_EXIT_BOOT;
+    }
     if (!(w->cmd = worker_conn_open(w, "cmd", false))) return FAC_EXIT_REDIS;
     redisAsyncCommand(w->cmd, on_boot_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", script_fetch.src);
     for (size_t i = 0; i < nq; i++)
