@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from conftest import (AUDIT_TABLE, audit_row_name, builtin_tools, enqueue,
-                      enqueue_many, fetch_results, inflight_count, job, pack,
+                      enqueue_many, fetch_results, free_port, inflight_count, job, pack,
                       result_key, site_db_config, wait_all_results,
                       wait_result, wait_until)
 
@@ -237,8 +237,7 @@ def test_wrong_credentials_stop_the_pool_without_logging_the_password(fac, maria
 
 def test_an_unreachable_database_at_start_spools_and_replays(fac, mariadb, tmp_path):
     db = mariadb.create_site_db("late_db", "late_db-pw")
-    dead_port = mariadb.port + 1 if mariadb.port < 65535 else mariadb.port - 1
-    sites = {SITE: {"db": site_db_config(mariadb, db, "late_db-pw", port=dead_port)}}
+    sites = {SITE: {"db": site_db_config(mariadb, db, "late_db-pw", port=free_port())}}
     start_pool(fac, mariadb, tmp_path, db, sites=sites)
     ids = enqueue_many(fac.r, [site_job("noop") for _ in range(20)])
     wait_all_results(fac.r, ids)
