@@ -9,10 +9,14 @@ size_t utf8_seq(const unsigned char *s, size_t n)
     size_t len;
     uint32_t cp;
     if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
     if (len > n) return 0;
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xc0) != 0x80) return 0;
@@ -48,6 +52,7 @@ size_t utf8_clip(const char *s, size_t n, size_t max)
 {
     if (n <= max) return n;
     size_t k = max;
-    while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80) k--;
+    while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80)
+        k--;
     return k;
 }

@@ -80,8 +80,8 @@ static void a_row_reads_back_from_its_json_line(void **state)
 
 static void a_line_that_is_not_a_row_is_refused(void **state)
 {
-    assert_int_equal(audit_rec_from_json(&back, "{\"name\":\"x\",\"idx\":\"7\"}", 22, err,
-                                         sizeof err), -1);
+    assert_int_equal(
+        audit_rec_from_json(&back, "{\"name\":\"x\",\"idx\":\"7\"}", 22, err, sizeof err), -1);
     assert_contains(err, "idx");
     assert_int_equal(audit_rec_from_json(&back, "{\"name\":", 8, err, sizeof err), -1);
     assert_int_equal(audit_rec_from_json(&back, "{}", 2, err, sizeof err), -1);

@@ -22,7 +22,8 @@ static struct audit_rec recs[3];
 static int release(void **state)
 {
     buf_free(&out);
-    for (int i = 0; i < 3; i++) audit_rec_free(&recs[i]);
+    for (int i = 0; i < 3; i++)
+        audit_rec_free(&recs[i]);
     return 0;
 }
 
@@ -120,10 +121,16 @@ static void many_rows_share_one_statement_until_it_is_full(void **state)
 static void invalid_utf8_in_a_value_becomes_the_replacement_character(void **state)
 {
     audit_rec_clear(&recs[0]);
-    audit_rec_set(&recs[0], AC_USER, "a\xff" "b", 3);
+    audit_rec_set(&recs[0], AC_USER,
+                  "a\xff"
+                  "b",
+                  3);
     struct str v = audit_rec_get(&recs[0], AC_USER);
     assert_int_equal(v.n, 5);
-    assert_memory_equal(v.p, "a\xef\xbf\xbd" "b", 5);
+    assert_memory_equal(v.p,
+                        "a\xef\xbf\xbd"
+                        "b",
+                        5);
 }
 
 int main(void)

@@ -21,7 +21,7 @@ struct audit {
     size_t batch_max;
     double flush_s;
     const struct fac_config *cfg;
-    struct audit_sink *file; /* the JSON-lines file; opened on first use in "mariadb" mode */
+    struct audit_sink *file;   /* the JSON-lines file; opened on first use in "mariadb" mode */
     struct audit_sink **sites; /* per entry of cfg->sites with a database, else NULL */
 };
 
@@ -48,7 +48,8 @@ void audit_batch_clear(struct audit_batch *b)
 
 void audit_batch_free(struct audit_batch *b)
 {
-    for (size_t i = 0; i < b->cap; i++) audit_rec_free(&b->recs[i]);
+    for (size_t i = 0; i < b->cap; i++)
+        audit_rec_free(&b->recs[i]);
     free(b->recs);
     free(b->tokens);
     *b = (struct audit_batch){0};
@@ -186,8 +187,10 @@ void audit_submit(struct audit *a, const struct audit_row *row, void *token)
     struct audit_sink *s = route(a, row->env);
     audit_rec_build(audit_batch_push(&s->queued, token), row);
     if (s->queued.n >= a->batch_max) {
-        if (s->busy) s->due = true;
-        else sink_flush(s);
+        if (s->busy)
+            s->due = true;
+        else
+            sink_flush(s);
     } else if (!ev_is_active(&s->timer) && !s->retrying) {
         ev_timer_set(&s->timer, a->flush_s, 0);
         ev_timer_start(a->loop, &s->timer);
@@ -197,14 +200,17 @@ void audit_submit(struct audit *a, const struct audit_row *row, void *token)
 static void flush_sink(struct audit_sink *s)
 {
     if (!s) return;
-    if (s->busy) s->due = true;
-    else sink_flush(s);
+    if (s->busy)
+        s->due = true;
+    else
+        sink_flush(s);
 }
 
 void audit_flush(struct audit *a)
 {
     flush_sink(a->file);
-    for (size_t i = 0; i < a->cfg->nsites; i++) flush_sink(a->sites[i]);
+    for (size_t i = 0; i < a->cfg->nsites; i++)
+        flush_sink(a->sites[i]);
 }
 
 static size_t sink_pending(const struct audit_sink *s)
@@ -215,7 +221,8 @@ static size_t sink_pending(const struct audit_sink *s)
 size_t audit_pending(const struct audit *a)
 {
     size_t n = sink_pending(a->file);
-    for (size_t i = 0; i < a->cfg->nsites; i++) n += sink_pending(a->sites[i]);
+    for (size_t i = 0; i < a->cfg->nsites; i++)
+        n += sink_pending(a->sites[i]);
     return n;
 }
 
@@ -223,7 +230,8 @@ void audit_close(struct audit *a)
 {
     if (!a) return;
     sink_free(a->file);
-    for (size_t i = 0; i < a->cfg->nsites; i++) sink_free(a->sites[i]);
+    for (size_t i = 0; i < a->cfg->nsites; i++)
+        sink_free(a->sites[i]);
     free(a->sites);
     free(a);
 }

@@ -21,11 +21,11 @@
 struct audit_row {
     const struct envelope *env;
     const char *status;
-    const char *err_type;           /* NULL on Success */
-    struct str err_msg;             /* empty on Success */
-    const msgpack_object *output;   /* the result on Success, else NULL */
-    int64_t attempt;                /* the attempt this row records */
-    int64_t started_at;             /* ms, wall clock */
+    const char *err_type;         /* NULL on Success */
+    struct str err_msg;           /* empty on Success */
+    const msgpack_object *output; /* the result on Success, else NULL */
+    int64_t attempt;              /* the attempt this row records */
+    int64_t started_at;           /* ms, wall clock */
     double duration_s;
     const char *worker;
 };

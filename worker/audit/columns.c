@@ -50,7 +50,8 @@ const struct audit_col_def audit_cols[AUDIT_NCOLS] = {
 void audit_rec_clear(struct audit_rec *r)
 {
     buf_reset(&r->text);
-    for (int c = 0; c < AUDIT_NCOLS; c++) r->len[c] = -1;
+    for (int c = 0; c < AUDIT_NCOLS; c++)
+        r->len[c] = -1;
 }
 
 void audit_rec_free(struct audit_rec *r)
@@ -74,8 +75,10 @@ void audit_rec_set(struct audit_rec *r, enum audit_col c, const char *s, size_t 
 
 void audit_rec_set_str(struct audit_rec *r, enum audit_col c, struct str s)
 {
-    if (s.n) audit_rec_set(r, c, s.p, s.n);
-    else r->len[c] = -1;
+    if (s.n)
+        audit_rec_set(r, c, s.p, s.n);
+    else
+        r->len[c] = -1;
 }
 
 void audit_rec_set_int(struct audit_rec *r, enum audit_col c, int64_t v)
@@ -156,15 +159,15 @@ static int64_t parse_datetime(const char *s)
     struct tm tm = {0};
     int us = 0, used = 0;
     if (sscanf(s, "%d-%d-%d %d:%d:%d.%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &us, &used) != 7 || s[used])
+               &tm.tm_min, &tm.tm_sec, &us, &used) != 7 ||
+        s[used])
         return -1;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     return (int64_t)timegm(&tm) * 1000 + us / 1000;
 }
 
-static int set_from_json(struct audit_rec *r, enum audit_col c, json_t *v, char *err,
-                         size_t errlen)
+static int set_from_json(struct audit_rec *r, enum audit_col c, json_t *v, char *err, size_t errlen)
 {
     const struct audit_col_def *d = &audit_cols[c];
     if (json_is_null(v)) return 0;
@@ -187,8 +190,7 @@ bad:
     return -1;
 }
 
-int audit_rec_from_json(struct audit_rec *r, const char *line, size_t n, char *err,
-                        size_t errlen)
+int audit_rec_from_json(struct audit_rec *r, const char *line, size_t n, char *err, size_t errlen)
 {
     json_error_t je;
     json_t *o = json_loadb(line, n, JSON_ALLOW_NUL, &je);

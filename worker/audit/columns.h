@@ -16,11 +16,35 @@
 
 /* In the order of the JSON line. */
 enum audit_col {
-    AC_NAME, AC_CREATION, AC_MODIFIED, AC_OWNER, AC_MODIFIED_BY, AC_DOCSTATUS, AC_IDX,
-    AC_NAMING_SERIES, AC_ACTION, AC_TOOL_NAME, AC_SOURCE_APP, AC_USER, AC_STATUS,
-    AC_ERROR_TYPE, AC_EXECUTION_TIME, AC_TIMESTAMP, AC_TARGET_DOCTYPE, AC_TARGET_NAME,
-    AC_CLIENT_ID, AC_SESSION_ID, AC_IP_ADDRESS, AC_INPUT_DATA, AC_OUTPUT_DATA,
-    AC_OUTPUT_TRUNCATED, AC_ERROR_MESSAGE, AC_SITE, AC_JOB_ID, AC_ATTEMPT, AC_WORKER,
+    AC_NAME,
+    AC_CREATION,
+    AC_MODIFIED,
+    AC_OWNER,
+    AC_MODIFIED_BY,
+    AC_DOCSTATUS,
+    AC_IDX,
+    AC_NAMING_SERIES,
+    AC_ACTION,
+    AC_TOOL_NAME,
+    AC_SOURCE_APP,
+    AC_USER,
+    AC_STATUS,
+    AC_ERROR_TYPE,
+    AC_EXECUTION_TIME,
+    AC_TIMESTAMP,
+    AC_TARGET_DOCTYPE,
+    AC_TARGET_NAME,
+    AC_CLIENT_ID,
+    AC_SESSION_ID,
+    AC_IP_ADDRESS,
+    AC_INPUT_DATA,
+    AC_OUTPUT_DATA,
+    AC_OUTPUT_TRUNCATED,
+    AC_ERROR_MESSAGE,
+    AC_SITE,
+    AC_JOB_ID,
+    AC_ATTEMPT,
+    AC_WORKER,
     AUDIT_NCOLS
 };
 
@@ -61,8 +85,7 @@ int64_t audit_rec_time(const struct audit_rec *r, enum audit_col c);
 void audit_rec_json(struct buf *out, const struct audit_rec *r);
 /* Reads a JSON object written by audit_rec_json back; -1 with err set when it is not
  * one (a spool line torn or edited by hand). */
-int audit_rec_from_json(struct audit_rec *r, const char *line, size_t n, char *err,
-                        size_t errlen);
+int audit_rec_from_json(struct audit_rec *r, const char *line, size_t n, char *err, size_t errlen);
 
 /* Frappe's datetime(6) text "2026-11-28 01:02:03.456000" of ms in time zone tz (an
  * IANA name; NULL or "UTC" for UTC). */

@@ -12,14 +12,18 @@ static void put_value(struct buf *out, const struct audit_table *t, const struct
         return;
     }
     switch (audit_cols[c].kind) {
-    case ACK_NUM: buf_append(out, v.p, v.n); return; /* digits written by columns.c */
+    case ACK_NUM:
+        buf_append(out, v.p, v.n);
+        return; /* digits written by columns.c */
     case ACK_TIME: {
         char dt[64];
         audit_datetime(dt, audit_rec_time(r, c), t->tz);
         buf_printf(out, "'%s'", dt);
         return;
     }
-    case ACK_TEXT: sql_quote(out, v.p, v.n, t->no_backslash_escapes); return;
+    case ACK_TEXT:
+        sql_quote(out, v.p, v.n, t->no_backslash_escapes);
+        return;
     }
 }
 

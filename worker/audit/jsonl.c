@@ -26,8 +26,10 @@ static int jsonl_open_file(struct jsonl_sink *j, char *err, size_t errlen)
 {
     j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (j->fd < 0)
-        snprintf(err, errlen, "audit file %s: cannot open it for appending: %s (set audit.path "
-                 "to a writable file)", j->path, strerror(errno));
+        snprintf(err, errlen,
+                 "audit file %s: cannot open it for appending: %s (set audit.path "
+                 "to a writable file)",
+                 j->path, strerror(errno));
     return j->fd < 0 ? -1 : 0;
 }
 

@@ -21,11 +21,11 @@
 #include "sink.h"
 #include "spool.h"
 
-#define STMT_MAX (1 << 20)          /* bytes of one INSERT (max_allowed_packet is 16 MiB) */
-#define REPLAY_ROWS 2000            /* rows per replayed INSERT */
+#define STMT_MAX (1 << 20) /* bytes of one INSERT (max_allowed_packet is 16 MiB) */
+#define REPLAY_ROWS 2000   /* rows per replayed INSERT */
 #define RECONNECT_S 1.0
-#define SCHEMA_RETRY_S 30.0         /* a broken table is not fixed in a second */
-#define SCAN_S 5.0                  /* how often a writing sink looks for dead workers' files */
+#define SCHEMA_RETRY_S 30.0 /* a broken table is not fixed in a second */
+#define SCAN_S 5.0          /* how often a writing sink looks for dead workers' files */
 
 enum mdb_state { M_CONNECTING, M_DIRECT, M_DOWN, M_REPLAY };
 
@@ -70,8 +70,10 @@ static void on_insert(struct db_conn *c, const struct db_result *r, void *ud)
 {
     struct mdb_sink *m = ud;
     if (!r->err) m->ins_off += m->ins_rows;
-    if (r->err || m->ins_off == m->ins->n) m->ins_done(m, r);
-    else insert_step(m);
+    if (r->err || m->ins_off == m->ins->n)
+        m->ins_done(m, r);
+    else
+        insert_step(m);
 }
 
 static void insert_step(struct mdb_sink *m)
@@ -111,8 +113,8 @@ static void go_down(struct mdb_sink *m, const struct db_result *r)
 {
     if (m->state == M_DIRECT || m->state == M_REPLAY)
         log_warn("audit: site %s: MariaDB %s failed (%u: %s): audit rows go to the spool in %s "
-                 "until it is back", m->site, db_where(m->db), r->err, r->errmsg,
-                 spool_own_path(m->spool));
+                 "until it is back",
+                 m->site, db_where(m->db), r->err, r->errmsg, spool_own_path(m->spool));
     if (m->state == M_DIRECT) m->spooled = 0;
     m->state = M_DOWN;
     db_disconnect(m->db);
@@ -138,16 +140,17 @@ static void on_connect_failed(struct mdb_sink *m, const struct db_result *r)
 {
     char msg[768];
     if (db_error_is_credentials(r->err)) {
-        snprintf(msg, sizeof msg, "audit: site %s: MariaDB %s refused the connection (%u: %s): "
-                 "fix sites.%s.db (name, user, password or password_file)", m->site,
-                 db_where(m->db), r->err, r->errmsg, m->site);
+        snprintf(msg, sizeof msg,
+                 "audit: site %s: MariaDB %s refused the connection (%u: %s): "
+                 "fix sites.%s.db (name, user, password or password_file)",
+                 m->site, db_where(m->db), r->err, r->errmsg, m->site);
         boot_fail_or_log(m, msg, SCHEMA_RETRY_S);
         return;
     }
     if (m->state == M_CONNECTING)
         log_warn("audit: site %s: MariaDB %s is unreachable (%u: %s): audit rows go to the spool "
-                 "in %s until it is back", m->site, db_where(m->db), r->err, r->errmsg,
-                 spool_own_path(m->spool));
+                 "in %s until it is back",
+                 m->site, db_where(m->db), r->err, r->errmsg, spool_own_path(m->spool));
     if (m->boot == AUDIT_BOOTING) m->boot = AUDIT_READY;
     m->state = M_DOWN;
     arm(m, RECONNECT_S);
@@ -175,16 +178,19 @@ static void on_time_zone(struct db_conn *c, const struct db_result *r, void *ud)
     const char *zone = row && row[0] ? row[0] : "UTC";
     if (!zone_known(zone)) {
         log_warn("audit: site %s: System Settings time zone \"%s\" is not in tzdata: writing "
-                 "Datetimes in UTC", m->site, zone);
+                 "Datetimes in UTC",
+                 m->site, zone);
         zone = "UTC";
     }
     snprintf(m->table.tz, sizeof m->table.tz, "%s", zone);
     m->table.no_backslash_escapes = db_no_backslash_escapes(c);
     if (m->boot == AUDIT_BOOTING) {
         int n = 0;
-        for (int i = 0; i < AUDIT_NCOLS; i++) n += m->table.has[i];
+        for (int i = 0; i < AUDIT_NCOLS; i++)
+            n += m->table.has[i];
         log_info("audit: site %s: rows go to MariaDB %s, table `%s` (%d columns written, time "
-                 "zone %s)", m->site, db_where(c), AUDIT_TABLE, n, m->table.tz);
+                 "zone %s)",
+                 m->site, db_where(c), AUDIT_TABLE, n, m->table.tz);
         m->boot = AUDIT_READY;
     }
     size_t files = spool_claim(m->spool);
@@ -215,10 +221,11 @@ static void on_columns(struct db_conn *c, const struct db_result *r, void *ud)
         return;
     }
     if (r->err) {
-        snprintf(msg, sizeof msg, "audit: site %s: cannot read table `%s` in MariaDB %s (%u: %s): "
+        snprintf(msg, sizeof msg,
+                 "audit: site %s: cannot read table `%s` in MariaDB %s (%u: %s): "
                  "install Frappe Assistant Core on the site (bench --site %s migrate) or point "
-                 "sites.%s.db.name at the site's database", m->site, AUDIT_TABLE, db_where(c),
-                 r->err, r->errmsg, m->site, m->site);
+                 "sites.%s.db.name at the site's database",
+                 m->site, AUDIT_TABLE, db_where(c), r->err, r->errmsg, m->site, m->site);
         boot_fail_or_log(m, msg, SCHEMA_RETRY_S);
         return;
     }
@@ -230,10 +237,12 @@ static void on_columns(struct db_conn *c, const struct db_result *r, void *ud)
                 m->table.has[i] = true;
     const char *missing = missing_required(&m->table);
     if (missing) {
-        snprintf(msg, sizeof msg, "audit: site %s: table `%s` in MariaDB %s has no column `%s`, "
+        snprintf(msg, sizeof msg,
+                 "audit: site %s: table `%s` in MariaDB %s has no column `%s`, "
                  "which every audit row needs (name, action, user, status, timestamp): migrate "
                  "the site (bench --site %s migrate) so the table matches Frappe Assistant Core's "
-                 "DocType", m->site, AUDIT_TABLE, db_where(c), missing, m->site);
+                 "DocType",
+                 m->site, AUDIT_TABLE, db_where(c), missing, m->site);
         boot_fail_or_log(m, msg, SCHEMA_RETRY_S);
         return;
     }
@@ -315,8 +324,8 @@ static void replay_next(struct mdb_sink *m)
         arm(m, RECONNECT_S);
     } else {
         log_info("audit: site %s: spool replayed into MariaDB %s: %llu rows committed (%llu "
-                 "spooled meanwhile); writing directly again", m->site, db_where(m->db),
-                 m->replayed, m->spooled);
+                 "spooled meanwhile); writing directly again",
+                 m->site, db_where(m->db), m->replayed, m->spooled);
         go_direct(m);
     }
 }
@@ -343,8 +352,10 @@ static void on_batch_inserted(struct mdb_sink *m, const struct db_result *r)
 static void mdb_write(struct audit_sink *s, const struct audit_batch *b)
 {
     struct mdb_sink *m = (struct mdb_sink *)s;
-    if (m->state == M_DIRECT) insert_rows(m, b, on_batch_inserted);
-    else spool_batch(m, b, 0);
+    if (m->state == M_DIRECT)
+        insert_rows(m, b, on_batch_inserted);
+    else
+        spool_batch(m, b, 0);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)

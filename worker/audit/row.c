@@ -28,7 +28,8 @@ void audit_row_name(char out[64], struct str id, int64_t attempt, int64_t starte
     gmtime_r(&t, &tm);
     int n = snprintf(out, 64, "ASST-AUDIT-%04d-%02d-%02d-", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday);
-    for (int i = 0; i < 10; i++) n += snprintf(out + n, 64 - (size_t)n, "%02x", d[i]);
+    for (int i = 0; i < 10; i++)
+        n += snprintf(out + n, 64 - (size_t)n, "%02x", d[i]);
 }
 
 static struct str arg_str(const msgpack_object *args, const char *key)
@@ -49,8 +50,10 @@ static void set_json(struct audit_rec *r, enum audit_col c, const msgpack_object
                      size_t max, struct buf *tmp)
 {
     buf_reset(tmp);
-    if (o) mpjson_write(tmp, o, redact);
-    else buf_puts(tmp, "{}");
+    if (o)
+        mpjson_write(tmp, o, redact);
+    else
+        buf_puts(tmp, "{}");
     size_t n = utf8_clip(tmp->data, tmp->len, max);
     audit_rec_set(r, c, tmp->data, n);
     if (c == AC_OUTPUT_DATA) audit_rec_set_int(r, AC_OUTPUT_TRUNCATED, n < tmp->len);
@@ -87,8 +90,10 @@ void audit_rec_build(struct audit_rec *r, const struct audit_row *row)
     audit_rec_set_str(r, AC_IP_ADDRESS, e->ip_address);
     struct buf tmp = {0};
     set_json(r, AC_INPUT_DATA, e->args, true, AUDIT_INPUT_MAX, &tmp);
-    if (row->output) set_json(r, AC_OUTPUT_DATA, row->output, false, AUDIT_OUTPUT_MAX, &tmp);
-    else audit_rec_set_int(r, AC_OUTPUT_TRUNCATED, 0);
+    if (row->output)
+        set_json(r, AC_OUTPUT_DATA, row->output, false, AUDIT_OUTPUT_MAX, &tmp);
+    else
+        audit_rec_set_int(r, AC_OUTPUT_TRUNCATED, 0);
     buf_free(&tmp);
     audit_rec_set_str(r, AC_ERROR_MESSAGE, row->err_msg);
     audit_rec_set_str(r, AC_SITE, e->site);

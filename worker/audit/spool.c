@@ -17,7 +17,7 @@
 
 struct spool_file {
     char path[4096];
-    int fd; /* -1: none; holds LOCK_EX while open */
+    int fd;    /* -1: none; holds LOCK_EX while open */
     off_t off; /* replay position: everything before it is committed */
 };
 
@@ -50,13 +50,17 @@ struct spool *spool_open(const char *dir, const char *site, const char *host_id,
                          size_t errlen)
 {
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "audit.spool %s: cannot create the directory: %s (set audit.spool "
-                 "to a writable directory)", dir, strerror(errno));
+        snprintf(err, errlen,
+                 "audit.spool %s: cannot create the directory: %s (set audit.spool "
+                 "to a writable directory)",
+                 dir, strerror(errno));
         return NULL;
     }
     if (access(dir, W_OK | X_OK) != 0) {
-        snprintf(err, errlen, "audit.spool %s: not a writable directory: %s (set audit.spool to "
-                 "a writable directory)", dir, strerror(errno));
+        snprintf(err, errlen,
+                 "audit.spool %s: not a writable directory: %s (set audit.spool to "
+                 "a writable directory)",
+                 dir, strerror(errno));
         return NULL;
     }
     struct spool *s = calloc(1, sizeof *s);
@@ -127,8 +131,10 @@ int spool_append(struct spool *s, const char *data, size_t len, char *err, size_
     if (fdatasync(s->own.fd) == 0) return 0;
 fail:
     snprintf(err, errlen, "spool file %s: write failed: %s", s->own.path, strerror(errno));
-    if (end >= 0 && ftruncate(s->own.fd, end) != 0) log_warn("spool file %s: cannot cut back a "
-                                                               "failed write", s->own.path);
+    if (end >= 0 && ftruncate(s->own.fd, end) != 0)
+        log_warn("spool file %s: cannot cut back a "
+                 "failed write",
+                 s->own.path);
     return -1;
 }
 
@@ -226,7 +232,8 @@ int spool_read(struct spool *s, struct buf *out, size_t max_lines, size_t max_by
         struct stat st;
         if (fstat(f->fd, &st) == 0 && st.st_size > f->off)
             log_warn("spool file %s: dropping %lld bytes of a torn last line (a batch that was "
-                     "never acknowledged)", f->path, (long long)(st.st_size - f->off));
+                     "never acknowledged)",
+                     f->path, (long long)(st.st_size - f->off));
         queue_pop(s);
     }
     return 0;

@@ -59,8 +59,8 @@ struct db_conn *db_open(struct ev_loop *loop, const struct db_params *p)
         snprintf(c->where, sizeof c->where, "%s@%s/%s", c->user ? c->user : "", c->socket,
                  c->name ? c->name : "");
     else
-        snprintf(c->where, sizeof c->where, "%s@%s:%u/%s", c->user ? c->user : "", c->host,
-                 c->port, c->name ? c->name : "");
+        snprintf(c->where, sizeof c->where, "%s@%s:%u/%s", c->user ? c->user : "", c->host, c->port,
+                 c->name ? c->name : "");
     ev_init(&c->io, on_io);
     c->io.data = c;
     ev_init(&c->lib_timer, on_lib_timer);
@@ -156,7 +156,8 @@ static void progress(struct db_conn *c, int status)
             }
             finish(c, 0, NULL);
             return;
-        case OP_NONE: return;
+        case OP_NONE:
+            return;
         }
     }
 }
@@ -165,18 +166,25 @@ static void resume(struct db_conn *c, int ready)
 {
     int status = 0;
     switch (c->op) {
-    case OP_CONNECT: status = mysql_real_connect_cont(&c->connret, c->m, ready); break;
-    case OP_QUERY: status = mysql_real_query_cont(&c->qerr, c->m, ready); break;
-    case OP_STORE: status = mysql_store_result_cont(&c->rows, c->m, ready); break;
-    case OP_NONE: return;
+    case OP_CONNECT:
+        status = mysql_real_connect_cont(&c->connret, c->m, ready);
+        break;
+    case OP_QUERY:
+        status = mysql_real_query_cont(&c->qerr, c->m, ready);
+        break;
+    case OP_STORE:
+        status = mysql_store_result_cont(&c->rows, c->m, ready);
+        break;
+    case OP_NONE:
+        return;
     }
     progress(c, status);
 }
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
-    resume(w->data, (revents & EV_READ ? MYSQL_WAIT_READ : 0) |
-                        (revents & EV_WRITE ? MYSQL_WAIT_WRITE : 0));
+    resume(w->data,
+           (revents & EV_READ ? MYSQL_WAIT_READ : 0) | (revents & EV_WRITE ? MYSQL_WAIT_WRITE : 0));
 }
 
 static void on_lib_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -226,9 +234,9 @@ void db_connect(struct db_conn *c, db_done_fn done, void *ud)
         unsigned proto = MYSQL_PROTOCOL_SOCKET;
         mysql_options(c->m, MYSQL_OPT_PROTOCOL, &proto);
     }
-    int status = mysql_real_connect_start(&c->connret, c->m, c->socket ? NULL : c->host, c->user,
-                                          c->password, c->name, c->socket ? 0 : c->port,
-                                          c->socket, 0);
+    int status =
+        mysql_real_connect_start(&c->connret, c->m, c->socket ? NULL : c->host, c->user,
+                                 c->password, c->name, c->socket ? 0 : c->port, c->socket, 0);
     progress(c, status);
 }
 
@@ -274,9 +282,12 @@ void db_disconnect(struct db_conn *c)
             shutdown(mysql_get_socket(c->m), SHUT_RDWR);
             for (int i = 0; i < 1000 && c->op != OP_NONE; i++) {
                 int ready = MYSQL_WAIT_READ | MYSQL_WAIT_WRITE | MYSQL_WAIT_TIMEOUT, st = 0;
-                if (c->op == OP_CONNECT) st = mysql_real_connect_cont(&c->connret, c->m, ready);
-                else if (c->op == OP_QUERY) st = mysql_real_query_cont(&c->qerr, c->m, ready);
-                else st = mysql_store_result_cont(&c->rows, c->m, ready);
+                if (c->op == OP_CONNECT)
+                    st = mysql_real_connect_cont(&c->connret, c->m, ready);
+                else if (c->op == OP_QUERY)
+                    st = mysql_real_query_cont(&c->qerr, c->m, ready);
+                else
+                    st = mysql_store_result_cont(&c->rows, c->m, ready);
                 if (!st) break;
             }
             if (c->rows) mysql_free_result(c->rows);
@@ -320,8 +331,10 @@ bool db_error_is_link(unsigned err)
     case ER_CON_COUNT_ERROR:
     case ER_SERVER_SHUTDOWN:
     case ER_CONNECTION_KILLED:
-    case DB_ERR_TIMEOUT: return true;
-    default: return false;
+    case DB_ERR_TIMEOUT:
+        return true;
+    default:
+        return false;
     }
 }
 

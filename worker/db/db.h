@@ -18,7 +18,7 @@
 
 /* Where and as whom to connect. Strings are copied by db_open. */
 struct db_params {
-    const char *host;   /* ignored when socket is set */
+    const char *host; /* ignored when socket is set */
     unsigned port;
     const char *socket; /* unix socket path, or NULL */
     const char *name;   /* the database */
@@ -32,10 +32,10 @@ struct db_params {
 
 /* What an operation produced; lives only during the done callback. */
 struct db_result {
-    unsigned err;        /* 0 = success, else the server's or the client's error number */
-    const char *errmsg;  /* "" on success */
-    MYSQL_RES *rows;     /* a statement that returns rows: all of them; else NULL */
-    uint64_t affected;   /* otherwise: affected rows */
+    unsigned err;       /* 0 = success, else the server's or the client's error number */
+    const char *errmsg; /* "" on success */
+    MYSQL_RES *rows;    /* a statement that returns rows: all of them; else NULL */
+    uint64_t affected;  /* otherwise: affected rows */
 };
 
 struct db_conn;

@@ -20,7 +20,8 @@ static char *read_secret_file(const char *path, const char *key, char *err, size
     char buf[1024];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
     buf[n] = '\0';
     char *pw = strdup(buf);
     memset(buf, 0, sizeof buf);
@@ -33,8 +34,10 @@ int db_params_for_site(const struct site_cfg *s, double timeout, struct db_param
     const struct site_db_cfg *d = &s->db;
     *pw = NULL;
     if (!d->name) {
-        snprintf(err, errlen, "sites.%s.db.name: not set (the site's database name, Frappe's "
-                 "db_name)", s->name);
+        snprintf(err, errlen,
+                 "sites.%s.db.name: not set (the site's database name, Frappe's "
+                 "db_name)",
+                 s->name);
         return -1;
     }
     if (d->password_file) {
@@ -44,9 +47,13 @@ int db_params_for_site(const struct site_cfg *s, double timeout, struct db_param
     } else if (d->password) {
         *pw = strdup(d->password);
     }
-    *p = (struct db_params){.host = d->host, .port = (unsigned)d->port, .socket = d->socket,
-                            .name = d->name, .user = d->user ? d->user : d->name,
-                            .password = *pw, .timeout = timeout};
+    *p = (struct db_params){.host = d->host,
+                            .port = (unsigned)d->port,
+                            .socket = d->socket,
+                            .name = d->name,
+                            .user = d->user ? d->user : d->name,
+                            .password = *pw,
+                            .timeout = timeout};
     return 0;
 }
 

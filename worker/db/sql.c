@@ -15,14 +15,29 @@ void sql_quote(struct buf *out, const char *s, size_t n, bool no_backslash_escap
             if (c == '\'') esc = "''";
         } else {
             switch (c) {
-            case '\0': esc = "\\0"; break;
-            case '\n': esc = "\\n"; break;
-            case '\r': esc = "\\r"; break;
-            case '\\': esc = "\\\\"; break;
-            case '\'': esc = "\\'"; break;
-            case '"': esc = "\\\""; break;
-            case '\032': esc = "\\Z"; break;
-            default: break;
+            case '\0':
+                esc = "\\0";
+                break;
+            case '\n':
+                esc = "\\n";
+                break;
+            case '\r':
+                esc = "\\r";
+                break;
+            case '\\':
+                esc = "\\\\";
+                break;
+            case '\'':
+                esc = "\\'";
+                break;
+            case '"':
+                esc = "\\\"";
+                break;
+            case '\032':
+                esc = "\\Z";
+                break;
+            default:
+                break;
             }
         }
         if (!esc) {
