@@ -208,6 +208,22 @@ def test_jobs_without_a_site_database_go_to_the_jsonl_file(fac, mariadb, tmp_pat
     assert sorted(json.loads(l)["job_id"] for l in lines) == sorted(ids[1:])
 
 
+def test_each_row_goes_to_its_own_sites_database(fac, mariadb, tmp_path):
+    a = mariadb.create_site_db("site_a", "site_a-pw")
+    b = mariadb.create_site_db("site_b", "site_b-pw", llm_columns=True)
+    sites = {"a.local": {"db": site_db_config(mariadb, a, "site_a-pw")},
+             "b.local": {"db": site_db_config(mariadb, b, "site_b-pw")}}
+    start_pool(fac, mariadb, tmp_path, a, sites=sites)
+    envs = [job("echo", {"n": i}, site="a.local" if i % 3 else "b.local") for i in range(30)]
+    results = wait_all_results(fac.r, enqueue_many(fac.r, envs))
+    wait_until(lambda: inflight_count(fac.r) == 0, 10, what="all acknowledged")
+    by_site = {"a.local": {}, "b.local": {}}
+    for e in envs:
+        by_site[e["site"]][e["id"]] = results[e["id"]]
+    assert_exactly_one_row_per_job(mariadb, a, by_site["a.local"])
+    assert_exactly_one_row_per_job(mariadb, b, by_site["b.local"])
+
+
 # --------------------------------------------------------------------------
 # start checks
 # --------------------------------------------------------------------------
@@ -363,6 +379,27 @@ def test_a_slow_database_spools_after_db_timeout_then_replays(fac, mariadb, tmp_
     wait_until(lambda: not spool_files(tmp_path), 30, what="the spool replayed")
     assert wait_rows(mariadb, db, 50) == 50
     assert_exactly_one_row_per_job(mariadb, db, results)
+
+
+def test_the_spool_survives_a_pool_restart(fac, mariadb, tmp_path):
+    """Rows spooled while MariaDB is down, then the pool stopped: the next pool
+    finds the files its predecessors left and replays them once MariaDB is up."""
+    db = mariadb.create_site_db("restart", "restart-pw")
+    first = start_pool(fac, mariadb, tmp_path, db, workers=2)
+    mariadb.stop()
+    try:
+        ids = enqueue_many(fac.r, [site_job("noop") for _ in range(300)])
+        results = wait_all_results(fac.r, ids)
+        wait_until(lambda: inflight_count(fac.r) == 0, 10, what="acked from the spool")
+        assert first.stop() == 0
+        assert spool_files(tmp_path), "nothing was spooled"
+    finally:
+        mariadb.start()
+    second = start_pool(fac, mariadb, tmp_path, db, workers=1)
+    wait_until(lambda: not spool_files(tmp_path), 30, what="the spool replayed")
+    assert wait_rows(mariadb, db, 300) == 300
+    assert_exactly_one_row_per_job(mariadb, db, results)
+    assert "left by a worker that is gone" in second.log_text()
 
 
 def test_a_dead_workers_spool_file_is_replayed_by_the_next_pool(fac, mariadb, tmp_path):
