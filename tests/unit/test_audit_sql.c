@@ -17,6 +17,7 @@
 #include "support.h"
 
 static struct buf out;
+static char err[256];
 static struct audit_rec recs[3];
 
 static int release(void **state)
@@ -73,7 +74,7 @@ static void fill(struct audit_rec *r, const char *name)
 
 static struct audit_table table(void)
 {
-    struct audit_table t = {.tz = "UTC"};
+    struct audit_table t = {.zone = {.name = "UTC"}};
     t.has[AC_NAME] = t.has[AC_ACTION] = t.has[AC_USER] = t.has[AC_STATUS] = true;
     t.has[AC_TIMESTAMP] = t.has[AC_EXECUTION_TIME] = t.has[AC_ERROR_TYPE] = true;
     return t;
@@ -95,9 +96,10 @@ static void an_insert_names_only_the_tables_columns(void **state)
 static void datetimes_are_written_in_the_sites_time_zone(void **state)
 {
     struct audit_table t = table();
-    strcpy(t.tz, "Asia/Kolkata");
+    assert_int_equal(tz_load(&t.zone, "Asia/Kolkata", err, sizeof err), 0);
     fill(&recs[0], "ASST-1");
     audit_insert_sql(&out, &t, recs, 1, 1 << 20);
+    tz_free(&t.zone);
     assert_contains(out.data, "'2025-11-28 06:32:03.456000'");
 }
 

@@ -107,27 +107,12 @@ int64_t audit_rec_time(const struct audit_rec *r, enum audit_col c)
     return s.p ? strtoll(s.p, NULL, 10) : 0;
 }
 
-/* localtime_r follows TZ: set it only when the zone changes (tzset reads a file). */
-static void zone_tm(time_t t, const char *tz, struct tm *tm)
+void audit_datetime(char out[64], int64_t ms, const struct tz_zone *zone)
 {
-    static char current[128];
-    if (!tz || !*tz || strcmp(tz, "UTC") == 0) {
-        gmtime_r(&t, tm);
-        return;
-    }
-    if (strcmp(current, tz) != 0) {
-        snprintf(current, sizeof current, "%s", tz);
-        setenv("TZ", current, 1);
-        tzset();
-    }
-    localtime_r(&t, tm);
-}
-
-void audit_datetime(char out[64], int64_t ms, const char *tz)
-{
-    struct tm tm;
     int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-    zone_tm((time_t)sec, tz, &tm);
+    time_t local = (time_t)(sec + (zone ? tz_offset(zone, sec) : 0));
+    struct tm tm;
+    gmtime_r(&local, &tm);
     snprintf(out, 64, "%04d-%02d-%02d %02d:%02d:%02d.%06d", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms - sec * 1000) * 1000);
 }

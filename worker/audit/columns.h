@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "envelope.h"
+#include "tz.h"
 
 /* In the order of the JSON line. */
 enum audit_col {
@@ -87,8 +88,7 @@ void audit_rec_json(struct buf *out, const struct audit_rec *r);
  * one (a spool line torn or edited by hand). */
 int audit_rec_from_json(struct audit_rec *r, const char *line, size_t n, char *err, size_t errlen);
 
-/* Frappe's datetime(6) text "2026-11-28 01:02:03.456000" of ms in time zone tz (an
- * IANA name; NULL or "UTC" for UTC). */
-void audit_datetime(char out[64], int64_t ms, const char *tz);
+/* Frappe's datetime(6) text "2026-11-28 01:02:03.456000" of ms in zone (NULL: UTC). */
+void audit_datetime(char out[64], int64_t ms, const struct tz_zone *zone);
 
 #endif

@@ -17,7 +17,7 @@ static void put_value(struct buf *out, const struct audit_table *t, const struct
         return; /* digits written by columns.c */
     case ACK_TIME: {
         char dt[64];
-        audit_datetime(dt, audit_rec_time(r, c), t->tz);
+        audit_datetime(dt, audit_rec_time(r, c), &t->zone);
         buf_printf(out, "'%s'", dt);
         return;
     }

@@ -18,7 +18,7 @@
 /* How a site's table takes values. */
 struct audit_table {
     bool has[AUDIT_NCOLS]; /* the column exists in the table */
-    char tz[64];           /* the site's time zone for Datetime values ("UTC", an IANA name) */
+    struct tz_zone zone;   /* the site's time zone for Datetime values */
     bool no_backslash_escapes;
 };
 

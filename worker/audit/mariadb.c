@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "db/db.h"
 #include "insert.h"
@@ -156,17 +154,6 @@ static void on_connect_failed(struct mdb_sink *m, const struct db_result *r)
     arm(m, RECONNECT_S);
 }
 
-/* A zone name from the database becomes a TZ value: only if tzdata knows it. */
-static bool zone_known(const char *z)
-{
-    if (!*z || z[0] == '/' || strstr(z, "..") || strlen(z) > 60) return false;
-    char path[256];
-    const char *dir = getenv("TZDIR");
-    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", z);
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 static void on_time_zone(struct db_conn *c, const struct db_result *r, void *ud)
 {
     struct mdb_sink *m = ud;
@@ -175,14 +162,12 @@ static void on_time_zone(struct db_conn *c, const struct db_result *r, void *ud)
         return;
     }
     MYSQL_ROW row = r->rows ? mysql_fetch_row(r->rows) : NULL;
-    const char *zone = row && row[0] ? row[0] : "UTC";
-    if (!zone_known(zone)) {
-        log_warn("audit: site %s: System Settings time zone \"%s\" is not in tzdata: writing "
-                 "Datetimes in UTC",
-                 m->site, zone);
-        zone = "UTC";
+    char err[256];
+    tz_free(&m->table.zone);
+    if (tz_load(&m->table.zone, row && row[0] ? row[0] : "UTC", err, sizeof err) != 0) {
+        log_warn("audit: site %s: System Settings: %s; writing Datetimes in UTC", m->site, err);
+        tz_load(&m->table.zone, "UTC", err, sizeof err);
     }
-    snprintf(m->table.tz, sizeof m->table.tz, "%s", zone);
     m->table.no_backslash_escapes = db_no_backslash_escapes(c);
     if (m->boot == AUDIT_BOOTING) {
         int n = 0;
@@ -190,7 +175,7 @@ static void on_time_zone(struct db_conn *c, const struct db_result *r, void *ud)
             n += m->table.has[i];
         log_info("audit: site %s: rows go to MariaDB %s, table `%s` (%d columns written, time "
                  "zone %s)",
-                 m->site, db_where(c), AUDIT_TABLE, n, m->table.tz);
+                 m->site, db_where(c), AUDIT_TABLE, n, m->table.zone.name);
         m->boot = AUDIT_READY;
     }
     size_t files = spool_claim(m->spool);
@@ -391,6 +376,7 @@ static void mdb_free(struct audit_sink *s)
     buf_free(&m->sql);
     buf_free(&m->lines);
     audit_batch_free(&m->replay);
+    tz_free(&m->table.zone);
     free(m);
 }
 
