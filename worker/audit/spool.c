@@ -49,6 +49,12 @@ static void encode_site(char *out, size_t outlen, const char *site)
 struct spool *spool_open(const char *dir, const char *site, const char *host_id, char *err,
                          size_t errlen)
 {
+    if (strlen(dir) >= sizeof((struct spool *)0)->dir) {
+        snprintf(err, errlen,
+                 "audit.spool %.100s...: the path is too long (set audit.spool to a shorter one)",
+                 dir);
+        return NULL;
+    }
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
         snprintf(err, errlen,
                  "audit.spool %s: cannot create the directory: %s (set audit.spool "
