@@ -24,29 +24,27 @@ static int release(void **state)
     return 0;
 }
 
-/* Every 20 minutes through 2024 and 2025 plus samples back to 1970 and up to 2037. */
+static void check_at(const char *name, int64_t t)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    localtime_r(&tt, &tm);
+    if (tz_offset(&zone, t) != tm.tm_gmtoff)
+        fail_msg("%s at %lld: %d, localtime says %ld", name, (long long)t, tz_offset(&zone, t),
+                 tm.tm_gmtoff);
+}
+
+/* Every 20 minutes through 2024 and 2025, and weekly samples from 1970 up to 2037. */
 static void agrees_with_localtime(const char *name)
 {
     if (tz_load(&zone, name, err, sizeof err) != 0) fail_msg("%s", err);
     setenv("TZ", name, 1);
     tzset();
     int64_t t0 = 1704067200; /* 2024-01-01 */
-    for (int64_t t = t0; t < t0 + 2 * 366 * 86400; t += 1200) {
-        struct tm tm;
-        time_t tt = (time_t)t;
-        localtime_r(&tt, &tm);
-        if (tz_offset(&zone, t) != tm.tm_gmtoff)
-            fail_msg("%s at %lld: %d, localtime says %ld", name, (long long)t, tz_offset(&zone, t),
-                     tm.tm_gmtoff);
-    }
-    for (int64_t t = 0; t < 2114380800; t += 86400 * 7 + 3600) {
-        struct tm tm;
-        time_t tt = (time_t)t;
-        localtime_r(&tt, &tm);
-        if (tz_offset(&zone, t) != tm.tm_gmtoff)
-            fail_msg("%s at %lld: %d, localtime says %ld", name, (long long)t, tz_offset(&zone, t),
-                     tm.tm_gmtoff);
-    }
+    for (int64_t t = t0; t < t0 + 2 * 366 * 86400; t += 1200)
+        check_at(name, t);
+    for (int64_t t = 0; t < 2114380800; t += 86400 * 7 + 3600)
+        check_at(name, t);
 }
 
 static void berlin_follows_central_european_summer_time(void **state)
