@@ -79,7 +79,9 @@ void audit_rec_build(struct audit_rec *r, const struct audit_row *row)
     audit_rec_set_str(r, AC_TOOL_NAME, e->tool);
     audit_rec_set_str(r, AC_SOURCE_APP, e->source_app);
     audit_rec_set_str(r, AC_USER, user);
-    set_cstr(r, AC_STATUS, row->status);
+    /* The DocType's statuses have no Canceled: such an attempt is an Error (error_type
+     * says Canceled), also when its row is rewritten from a rescued job's result. */
+    set_cstr(r, AC_STATUS, strcmp(row->status, FAC_ST_CANCELED) == 0 ? FAC_ST_ERROR : row->status);
     set_cstr(r, AC_ERROR_TYPE, row->err_type);
     audit_rec_set_num(r, AC_EXECUTION_TIME, row->duration_s);
     audit_rec_set_int(r, AC_TIMESTAMP, row->started_at);
