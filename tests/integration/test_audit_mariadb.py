@@ -8,6 +8,7 @@ FAC_LONG=1 makes the volume tests ten times larger.
 """
 
 import os
+import select
 import signal
 import threading
 import time
@@ -332,7 +333,10 @@ def hold_table_lock(mariadb, db):
                          stderr=subprocess.DEVNULL)
     p.stdin.write(b"LOCK TABLES `%s` WRITE;\nSELECT 'locked';\n" % AUDIT_TABLE.encode())
     p.stdin.flush()
-    assert p.stdout.readline().strip() == b"locked"
+    if not select.select([p.stdout], [], [], 10)[0] or p.stdout.readline().strip() != b"locked":
+        p.kill()
+        p.wait(10)
+        raise AssertionError("the mariadb client did not take the table lock within 10 s")
 
     def release():
         p.stdin.write(b"UNLOCK TABLES;\n")
