@@ -56,6 +56,8 @@ static const struct cfg_entry audit_entries[] = {
     {"path", T_STR, AUD(path), 0, 0, 0, "fac-audit.jsonl"},
     {"batch", T_INT, AUD(batch), 1, 100000, 500, NULL},
     {"flush_ms", T_INT, AUD(flush_ms), 0, 60000, 50, NULL},
+    {"spool", T_STR, AUD(spool), 0, 0, 0, "/var/spool/fac-worker"},
+    {"db_timeout", T_SECS, AUD(db_timeout), 0.1, 3600, 5, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -624,8 +626,9 @@ static int finish(struct ctx *x, struct fac_config *c)
     if (strcmp(c->log_level, "debug") && strcmp(c->log_level, "info") &&
         strcmp(c->log_level, "warn") && strcmp(c->log_level, "error"))
         return fail(x, "log_level", "\"%s\" is not one of debug, info, warn, error", c->log_level);
-    if (strcmp(c->audit.to, "jsonl") && strcmp(c->audit.to, "none"))
-        return fail(x, "audit.to", "\"%s\" is not supported: use \"jsonl\" or \"none\"", c->audit.to);
+    if (strcmp(c->audit.to, "jsonl") && strcmp(c->audit.to, "mariadb") && strcmp(c->audit.to, "none"))
+        return fail(x, "audit.to", "\"%s\" is not supported: use \"jsonl\", \"mariadb\" or "
+                    "\"none\"", c->audit.to);
     for (size_t i = 0; i < c->nsites; i++) {
         struct site_cfg *s = &c->sites[i];
         char path[256];

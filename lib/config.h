@@ -62,10 +62,12 @@ struct site_cfg {
 };
 
 struct audit_cfg {
-    char *to; /* "jsonl" or "none" */
+    char *to; /* "jsonl", "mariadb" or "none" */
     char *path;
     int64_t batch;
     int64_t flush_ms;
+    char *spool;       /* directory of spool files ("mariadb") */
+    double db_timeout; /* seconds a connect or an INSERT may take before rows are spooled */
 };
 
 /* One entry of "cron": a job the scheduler enqueues on every slot of its schedule. */

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "mp.h"
+#include "utf8.h"
 
 static const char *const secret_words[] = {"password", "api_key", "secret", "token", "auth"};
 
@@ -21,28 +22,6 @@ bool mpjson_key_is_secret(const char *k, size_t n)
             if (strncasecmp(k + i, secret_words[w], wn) == 0) return true;
     }
     return false;
-}
-
-/* Length of a valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
 }
 
 void mpjson_write_str(struct buf *out, const char *s, size_t n)

@@ -305,6 +305,14 @@ static int worker_init(struct worker *w)
         w->free_jobs = &w->jobs[i];
     }
     key_global(w->canceled_key, FAC_KEY_CANCELED, cfg->prefix);
+    /* A site whose audit table is unusable is a config error: know it before any job. */
+    enum audit_boot ab;
+    while ((ab = audit_boot(w->audit, err, sizeof err)) == AUDIT_BOOTING && w->mode == WM_QUIET)
+        ev_run(w->loop, EVRUN_ONCE);
+    if (ab == AUDIT_BOOT_FAILED) {
+        log_error("%s", err);
+        return FAC_EXIT_BOOT;
+    }
     if (!(w->cmd = worker_conn_open(w, "cmd", false))) return FAC_EXIT_REDIS;
     redisAsyncCommand(w->cmd, on_boot_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", script_fetch.src);
     for (size_t i = 0; i < nq; i++)
@@ -340,7 +348,7 @@ int worker_main(const struct fac_config *cfg, struct pool_shm *shm, int slot_ind
     w->mode = WM_QUIET; /* until every connection is up */
     int rc = worker_init(w);
     if (rc) return rc;
-    ev_run(w->loop, 0);
+    if (w->mode == WM_QUIET) ev_run(w->loop, 0); /* else told to stop while booting */
     if (w->exit_code) return w->exit_code;
     log_info("worker %s exiting: %s, %lld jobs done", w->wid, w->stop_reason ? w->stop_reason : "stop",
              (long long)w->jobs_done);

@@ -13,7 +13,9 @@ One run starts ONE private redis-server (free port, temp dir) and measures, in o
     3. with --scaling, step 2 again with 1, 2 and 4 workers;
     4. with --mcp (or --mcp-only), step 2 with N `mcp` jobs instead of `noop`:
        each a JSON-RPC tools/call over HTTP to fac_fast.py, a local stand-in
-       for FAC's MCP endpoint, through the worker's libcurl multi driver.
+       for FAC's MCP endpoint, through the worker's libcurl multi driver;
+    5. with --audit mariadb (rows into a private mariadbd the bench starts),
+       step 2 again with the audit off, for jobs/s with the audit on vs off.
   python-rq, once with the default forking `Worker` and once with `SimpleWorker`
     1. idle non-burst workers: idle memory, then latency (enqueue -> status
        `finished`, polled every 0.2 ms);
@@ -60,6 +62,9 @@ FAC_WORKERS = "%s:workers" % PREFIX
 MCP_SITE = "bench.local"  # the --mcp pool's one site: fac_fast.py
 MCP_TOOL = "fac_echo"
 MiB = 1024.0 * 1024.0
+BENCH_DB = "bench_site"  # with --audit mariadb, MCP_SITE's database
+AUDIT_TABLE = "tabAssistant Audit Log"
+SQL_FIXTURES = os.path.join(REPO, "tests", "fixtures")
 
 
 def log(msg):
@@ -377,6 +382,7 @@ class Bench:
         self.r = None
         self.results = {}
         self._cleaned = False
+        self.mariadb = None  # (proc, port, socket) with --audit mariadb
 
     # ---- lifecycle
 
@@ -528,13 +534,62 @@ class Bench:
         self.tracker.stop(sched)
         return out
 
+    # ---- mariadb-server (--audit mariadb)
+
+    def mysql(self, sql, db=None):
+        sock = self.mariadb[2]
+        cmd = ["/usr/bin/mariadb", "--no-defaults", "-S", sock, "-u", "root", "-N", "-B"] + ([db] if db else [])
+        p = subprocess.run(cmd, input=sql.encode(), capture_output=True, timeout=120)
+        if p.returncode != 0:
+            raise BenchError("mariadb: %s" % p.stderr.decode("utf-8", "replace"))
+        return p.stdout.decode("utf-8", "replace")
+
+    def start_mariadb(self):
+        """A private mariadbd (data dir in the temp dir, free port) with one site database
+        holding the audit table as Frappe creates it (tests/fixtures)."""
+        d = os.path.join(self.tmp, "mariadb")
+        sock = os.path.join(d, "mariadb.sock")
+        subprocess.run(["/usr/bin/mariadb-install-db", "--no-defaults", "--datadir=%s" % os.path.join(d, "data"),
+                        "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=120)
+        port = free_port()
+        cmd = ["/usr/sbin/mariadbd", "--no-defaults", "--datadir=%s" % os.path.join(d, "data"),
+               "--socket=%s" % sock, "--port=%d" % port, "--bind-address=127.0.0.1", "--user=root",
+               "--log-error=%s" % os.path.join(d, "mariadbd.err"), "--skip-name-resolve",
+               "--innodb-buffer-pool-size=256M"]
+        proc = self.tracker.spawn("mariadbd", cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=d)
+        self.mariadb = (proc, port, sock)
+        deadline = time.time() + 60
+        while True:
+            if proc.poll() is not None or time.time() > deadline:
+                raise BenchError("mariadbd did not start:\n%s" % tail(os.path.join(d, "mariadbd.err"), 20))
+            try:
+                self.mysql("SELECT 1")
+                break
+            except BenchError:
+                time.sleep(0.05)
+        self.mysql("CREATE DATABASE `%s`; CREATE USER '%s'@'%%' IDENTIFIED BY 'bench-pw'; "
+                   "GRANT ALL ON `%s`.* TO '%s'@'%%';" % (BENCH_DB, BENCH_DB, BENCH_DB, BENCH_DB))
+        with open(os.path.join(SQL_FIXTURES, "frappe_audit_schema.sql")) as f:
+            self.mysql(f.read(), db=BENCH_DB)
+        version = self.mysql("SELECT VERSION()").strip()
+        log("mariadbd %s pid %d on 127.0.0.1:%d" % (version, proc.pid, port))
+        return version
+
+    def audit_row_count(self):
+        return int(self.mysql("SELECT COUNT(*) FROM `%s`" % AUDIT_TABLE, db=BENCH_DB).strip())
+
+    def audit_truncate(self):
+        self.mysql("TRUNCATE TABLE `%s`" % AUDIT_TABLE, db=BENCH_DB)
+
     # ---- fac-worker
 
     def fac_bin(self):
         return os.path.join(self.args.build_dir, "fac-worker")
 
-    def fac_config(self, tag, workers, mcp_url=None):
+    def fac_config(self, tag, workers, mcp_url=None, audit=None):
         a = self.args
+        audit = audit or a.audit
         cfg = {
             "redis": self.redis_url,
             "prefix": PREFIX,
@@ -549,8 +604,13 @@ class Bench:
         if mcp_url:
             cfg["sites"] = {MCP_SITE: {"url": mcp_url, "api_key": "bench", "api_secret": "bench"}}
             cfg["tools"] = {"noop": {}, "echo": {}, MCP_TOOL: {"kind": "mcp", "name": "echo_args"}}
-        if a.audit == "jsonl":
+        if audit == "jsonl":
             cfg["audit"] = {"to": "jsonl", "path": os.path.join(self.tmp, "fac-audit-%s.jsonl" % tag)}
+        elif audit == "mariadb":
+            cfg["audit"] = {"to": "mariadb", "path": os.path.join(self.tmp, "fac-audit-%s.jsonl" % tag),
+                            "spool": os.path.join(self.tmp, "spool-%s" % tag)}
+            cfg.setdefault("sites", {}).setdefault(MCP_SITE, {})["db"] = {
+                "host": "127.0.0.1", "port": self.mariadb[1], "name": BENCH_DB, "password": "bench-pw"}
         else:
             cfg["audit"] = {"to": "none"}
         path = os.path.join(self.tmp, "fac-%s.json" % tag)
@@ -566,8 +626,8 @@ class Bench:
                              % (path, p.returncode, p.stdout.decode("utf-8", "replace"),
                                 open(path).read()))
 
-    def fac_start(self, tag, workers, mcp_url=None):
-        path, cfg = self.fac_config(tag, workers, mcp_url)
+    def fac_start(self, tag, workers, mcp_url=None, audit=None):
+        path, cfg = self.fac_config(tag, workers, mcp_url, audit)
         self.fac_check_config(path)
         out = open(os.path.join(self.tmp, "fac-%s.out" % tag), "wb")
         cmd = [self.fac_bin(), "-c", path, "-w", str(workers)]
@@ -684,6 +744,8 @@ class Bench:
         batch = []
         t0 = time.time()
         extra = {"site": MCP_SITE, "args": {"doctype": "ToDo", "limit": 20}} if tool == MCP_TOOL else {}
+        if self.mariadb:
+            extra["site"] = MCP_SITE  # the audit rows go to its database
         for i in range(n):
             env = dict({"v": 1, "id": "%s-%d" % (tag, i), "tool": tool, "enqueued_at": now}, **extra)
             batch.append(msgpack.packb(env))
@@ -713,17 +775,20 @@ class Bench:
         total += sum(pipe.execute())
         return total
 
-    def fac_throughput(self, workers, n, tag, tool="noop", mcp_url=None):
+    def fac_throughput(self, workers, n, tag, tool="noop", mcp_url=None, audit=None):
         a = self.args
+        audit = audit or a.audit
         self.flush()
+        if audit == "mariadb":
+            self.audit_truncate()
         log("fac-worker: pre-filling %d %s envelopes into %s" % (n, tool, FAC_READY))
         prefill_s = self.fac_prefill(n, tag, tool)
         keys = self.fac_result_keys(n, tag)
         log("fac-worker: pre-fill took %.2fs; starting pool with %d workers" % (prefill_s, workers))
-        sup, t_pool = self.fac_start(tag, workers, mcp_url)
+        sup, t_pool = self.fac_start(tag, workers, mcp_url, audit)
         sampler = MemSampler(self.fac_roles(sup), a.sample_ms / 1000.0, self.tracker)
         sampler.start()
-        res = {"jobs": n, "workers": workers, "concurrency": a.concurrency, "prefill_s": prefill_s}
+        res = {"jobs": n, "workers": workers, "concurrency": a.concurrency, "prefill_s": prefill_s, "audit": audit}
         try:
             timeout = max(120.0, n / 200.0)
             deadline = time.time() + timeout
@@ -780,15 +845,25 @@ class Bench:
             res["busy_memory"] = busy
             res["after_memory"] = {"supervisor": read_mem(sup.pid),
                                    "workers": [dict(read_mem(p) or {}, pid=p) for p in proc_children(sup.pid)]}
-            if a.audit == "jsonl":
+            if audit == "jsonl":
                 res["audit_rows"] = self.count_lines(sup.fac_cfg["audit"]["path"])
+            elif audit == "mariadb":
+                # Every job is acknowledged, so every row is committed or spooled; with the
+                # server up all the time nothing may be left in the spool.
+                res["audit_rows"] = self.audit_row_count()
+                spool = sup.fac_cfg["audit"]["spool"]
+                res["spooled_files"] = len(os.listdir(spool)) if os.path.isdir(spool) else 0
+                if res["audit_rows"] != n or res["spooled_files"]:
+                    raise BenchError("audit: %d rows in MariaDB for %d jobs, %d spool files"
+                                     % (res["audit_rows"], n, res["spooled_files"]))
+                res["audit_rows_per_s"] = n / max(1e-9, res["acked_s"])
         finally:
             if sampler is not None:
                 sampler.finish()
             res["stop_rc"] = self.fac_stop(sup)
-        log("fac-worker: %d workers: %.0f jobs/s (span %.0f, from pool start %.0f, until all acked %.0f jobs/s)"
-            % (workers, res["jobs_per_s"], res["span_jobs_per_s"], res["pool_start_jobs_per_s"],
-               res["acked_jobs_per_s"]))
+        log("fac-worker: %d workers, audit %s: %.0f jobs/s (span %.0f, from pool start %.0f, until all acked %.0f "
+            "jobs/s)" % (workers, audit, res["jobs_per_s"], res["span_jobs_per_s"], res["pool_start_jobs_per_s"],
+                         res["acked_jobs_per_s"]))
         return res
 
     def start_fac_standin(self):
@@ -1268,6 +1343,29 @@ def render_scaling(results, markdown=False):
     return "\n".join(lines)
 
 
+def render_audit(results, markdown=False):
+    """jobs/s with the MariaDB audit on vs off, and the rows/s it sustained."""
+    fac = results.get("fac") or {}
+    on, off = fac.get("throughput"), fac.get("throughput_audit_off")
+    if not on or on.get("audit") != "mariadb":
+        return ""
+    rows = [("audit rows/s into MariaDB (N rows committed / first start -> all acked)",
+             "%.0f" % on["audit_rows_per_s"]),
+            ("jobs/s, audit mariadb (all results stored)", "%.0f" % on["jobs_per_s"]),
+            ("jobs/s, audit mariadb (until all acked = rows committed)", "%.0f" % on["acked_jobs_per_s"])]
+    if off:
+        rows += [("jobs/s, audit off (all results stored)", "%.0f" % off["jobs_per_s"]),
+                 ("jobs/s, audit off (until all acked)", "%.0f" % off["acked_jobs_per_s"]),
+                 ("audit mariadb / off (until all acked)",
+                  "%.2fx" % (on["acked_jobs_per_s"] / max(1e-9, off["acked_jobs_per_s"])))]
+    rows.append(("audit rows in MariaDB / jobs", "%d / %d" % (on["audit_rows"], on["jobs"])))
+    if markdown:
+        return "\n".join(["| MariaDB audit (%s) | |" % results["machine"].get("mariadb_version", "?"),
+                          "|---|---:|"] + ["| %s | %s |" % r for r in rows])
+    w = max(len(r[0]) for r in rows)
+    return "\n".join(["MariaDB audit:"] + ["  %-*s  %s" % (w, k, v) for k, v in rows])
+
+
 def write_markdown(path, results):
     m = results["machine"]
     c = results["config"]
@@ -1306,6 +1404,9 @@ def write_markdown(path, results):
     sc = render_scaling(results, markdown=True)
     if sc:
         lines += [sc, ""]
+    au = render_audit(results, markdown=True)
+    if au:
+        lines += [au, ""]
     if results.get("errors"):
         lines += ["Errors:", ""] + ["- %s" % e.splitlines()[0] for e in results["errors"]] + [""]
     lines += ["Memory rows are per process (max over the workers), MiB = 2^20 bytes. See tests/bench/README.md.", ""]
@@ -1391,7 +1492,7 @@ def parse_args(argv):
     ap.add_argument("--mcp", action="store_true", help="also fac-worker throughput of mcp jobs against fac_fast.py")
     ap.add_argument("--mcp-only", action="store_true", help="only the mcp throughput (implies --mcp --skip-rq)")
     ap.add_argument("--mcp-jobs", type=int, help="mcp throughput jobs (default 20000; --quick 5000)")
-    ap.add_argument("--audit", choices=("jsonl", "none"), default="jsonl",
+    ap.add_argument("--audit", choices=("jsonl", "mariadb", "none"), default="jsonl",
                     help="fac-worker audit sink (default jsonl, as in production)")
     ap.add_argument("--log-level", default="info", help="fac-worker log level (default info)")
     ap.add_argument("--rq-quiet", action="store_true", help="run rq workers with --quiet (default: rq's INFO logging)")
@@ -1513,6 +1614,8 @@ def main(argv):
     try:
         bench.start_redis()
         results["machine"] = machine_info(bench.r)
+        if a.audit == "mariadb" and not a.skip_fac:
+            results["machine"]["mariadb_version"] = bench.start_mariadb()
         results["redis_port"] = bench.port
 
         def attempt(name, fn):
@@ -1532,6 +1635,11 @@ def main(argv):
                                                  lambda: bench.fac_throughput(a.workers, a.jobs, "tp"))
             if tp:
                 fac["throughput"] = tp
+            if tp and a.audit == "mariadb":
+                off = attempt("fac-worker throughput, audit off",
+                              lambda: bench.fac_throughput(a.workers, a.jobs, "tpoff", audit="none"))
+                if off:
+                    fac["throughput_audit_off"] = off
             if a.mcp:
                 mcp = attempt("fac-worker mcp", lambda: bench.fac_mcp(a.workers, a.mcp_jobs))
                 if mcp:
@@ -1578,6 +1686,9 @@ def main(argv):
     sc = render_scaling(results)
     if sc:
         print(sc)
+    au = render_audit(results)
+    if au:
+        print(au)
     if results["errors"]:
         print("ERRORS:")
         for e in results["errors"]:

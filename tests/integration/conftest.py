@@ -802,3 +802,159 @@ def fac_site(tmp_path):
 def site_config(url, key="k-admin", secret="s-admin", name=SITE):
     """A `sites` object for one site (configuration.md `sites`)."""
     return {name: {"url": url, "api_key": key, "api_secret": secret}}
+
+
+# --------------------------------------------------------------------------
+# mariadb-server (the audit trail's database, DESIGN §6)
+# --------------------------------------------------------------------------
+
+MARIADBD = os.environ.get("FAC_MARIADBD", "/usr/sbin/mariadbd")
+MARIADB_INSTALL_DB = os.environ.get("FAC_MARIADB_INSTALL_DB",
+                                    "/usr/bin/mariadb-install-db")
+MARIADB_CLIENT = os.environ.get("FAC_MARIADB_CLIENT", "/usr/bin/mariadb")
+SQL_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+AUDIT_TABLE = "tabAssistant Audit Log"
+
+
+class MariaDB:
+    """A private mariadbd on a free TCP port and its own unix socket, with its
+    data directory in workdir.  stop() is a real shutdown (SIGTERM, wait) and
+    start() brings it back on the same data directory and port.  sql() runs
+    statements as root over the socket with the mariadb client."""
+
+    def __init__(self, workdir):
+        self.dir = Path(workdir)
+        self.datadir = self.dir / "data"
+        self.socket = str(self.dir / "mariadb.sock")
+        self.port = None
+        self.proc = None
+        self._log = None
+
+    def install(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run([MARIADB_INSTALL_DB, "--no-defaults",
+                        "--datadir=%s" % self.datadir, "--user=root",
+                        "--auth-root-authentication-method=normal",
+                        "--skip-test-db"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True, timeout=120)
+        return self
+
+    def start(self, timeout=30):
+        if self.port is None:
+            self.port = free_port()
+        self._log = open(self.dir / "mariadbd.out", "ab")
+        self.proc = subprocess.Popen(
+            [MARIADBD, "--no-defaults", "--datadir=%s" % self.datadir,
+             "--socket=%s" % self.socket, "--port=%d" % self.port,
+             "--bind-address=127.0.0.1", "--user=root",
+             "--pid-file=%s" % (self.dir / "mariadbd.pid"),
+             "--log-error=%s" % (self.dir / "mariadbd.err"),
+             "--skip-name-resolve", "--innodb-buffer-pool-size=64M",
+             "--max-connections=500"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+            start_new_session=True)
+        wait_until(lambda: self._ready(), timeout, interval=0.05,
+                   what="mariadbd on port %d" % self.port)
+        return self
+
+    def _ready(self):
+        assert self.proc.poll() is None, (
+            "mariadbd exited with %s: %s" % (self.proc.returncode,
+                                             self.error_log_tail()))
+        r = subprocess.run([MARIADB_CLIENT, "--no-defaults", "-S", self.socket,
+                            "-u", "root", "-e", "SELECT 1"],
+                           capture_output=True, timeout=10)
+        return r.returncode == 0
+
+    def error_log_tail(self, lines=20):
+        p = self.dir / "mariadbd.err"
+        return "\n".join(p.read_text(errors="replace").splitlines()[-lines:]) \
+            if p.exists() else ""
+
+    def stop(self, timeout=60):
+        """A real shutdown: SIGTERM to our mariadbd, then wait for it."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def sql(self, statements, db=None, check=True):
+        """Run statements as root; return the rows as lists of str (NULL as
+        None)."""
+        args = [MARIADB_CLIENT, "--no-defaults", "-S", self.socket, "-u",
+                "root", "-N", "-B", "--raw"]
+        if db:
+            args.append(db)
+        r = subprocess.run(args, input=statements.encode(),
+                           capture_output=True, timeout=120)
+        if check and r.returncode != 0:
+            raise AssertionError("mariadb: %s" % r.stderr.decode(errors="replace"))
+        out = r.stdout.decode("utf-8", errors="replace")
+        return [[None if v == "NULL" else v for v in line.split("\t")]
+                for line in out.splitlines()]
+
+    def create_site_db(self, name, password, llm_columns=False):
+        """A site database as Frappe creates it: database and user both named
+        `name`, the audit tables from tests/fixtures."""
+        self.sql("CREATE DATABASE `%s`;\n"
+                 "CREATE USER '%s'@'%%' IDENTIFIED BY '%s';\n"
+                 "GRANT ALL ON `%s`.* TO '%s'@'%%';\n"
+                 % (name, name, password, name, name))
+        self.sql((SQL_FIXTURES / "frappe_audit_schema.sql").read_text(), db=name)
+        if llm_columns:
+            self.sql((SQL_FIXTURES / "frappe_audit_llm_columns.sql").read_text(),
+                     db=name)
+        return name
+
+    def audit_rows(self, db, columns="*", where=""):
+        """Rows of the audit table as dicts (column name -> str or None)."""
+        names = [r[0] for r in self.sql("SHOW COLUMNS FROM `%s`" % AUDIT_TABLE,
+                                        db=db)] if columns == "*" else \
+            [c.strip() for c in columns.split(",")]
+        cols = ",".join("`%s`" % c for c in names)
+        rows = self.sql("SELECT %s FROM `%s` %s" % (cols, AUDIT_TABLE, where),
+                        db=db)
+        return [dict(zip(names, r)) for r in rows]
+
+    def count(self, db):
+        return int(self.sql("SELECT COUNT(*) FROM `%s`" % AUDIT_TABLE, db=db)[0][0])
+
+
+@pytest.fixture(scope="module")
+def mariadb(tmp_path_factory):
+    """One private mariadb-server per test module (installing a data
+    directory takes a few seconds); killed by pid at teardown."""
+    srv = MariaDB(tmp_path_factory.mktemp("mariadb"))
+    try:
+        srv.install().start()
+        yield srv
+    finally:
+        if srv.proc is not None and srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait(10)
+
+
+def audit_row_name(job_id, attempt, started_at_ms):
+    """The row name fac-worker gives a job attempt (docs/audit.md "Names")."""
+    import hashlib
+    day = time.strftime("%Y-%m-%d", time.gmtime(started_at_ms // 1000))
+    digest = hashlib.sha256(("%s#%d" % (job_id, attempt)).encode()).hexdigest()
+    return "ASST-AUDIT-%s-%s" % (day, digest[:20])
+
+
+def site_db_config(srv, db, password, **extra):
+    """A `sites.<site>.db` object for a site database on srv (TCP)."""
+    cfg = {"host": "127.0.0.1", "port": srv.port, "name": db,
+           "password": password}
+    cfg.update(extra)
+    return cfg

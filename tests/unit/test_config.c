@@ -137,6 +137,8 @@ static void defaults_match_the_rest_of_the_documented_table(void **state)
     assert_string_equal(cfg->audit.path, "fac-audit.jsonl");
     assert_int_equal(cfg->audit.batch, 500);
     assert_int_equal(cfg->audit.flush_ms, 50);
+    assert_string_equal(cfg->audit.spool, "/var/spool/fac-worker");
+    assert_true(cfg->audit.db_timeout == 5);
 }
 
 /* ---- a complete file ---- */
@@ -547,10 +549,19 @@ static void an_http_url_is_a_path_or_an_http_url(void **state)
     assert_loads("{\"tools\": {\"h\": {\"kind\": \"http\", \"url\": \"https://x/y\"}}}");
 }
 
-static void audit_to_mariadb_is_refused(void **state)
+static void an_unknown_audit_destination_is_refused(void **state)
 {
-    assert_refused("{\"audit\": {\"to\": \"mariadb\"}}", "audit.to");
+    assert_refused("{\"audit\": {\"to\": \"postgres\"}}", "audit.to");
     assert_contains(err, "mariadb");
+}
+
+static void audit_to_mariadb_takes_a_spool_and_a_db_timeout(void **state)
+{
+    cfg = load("{\"audit\": {\"to\": \"mariadb\", \"spool\": \"/tmp/sp\", \"db_timeout\": 2.5}}");
+    assert_non_null(cfg);
+    assert_string_equal(cfg->audit.to, "mariadb");
+    assert_string_equal(cfg->audit.spool, "/tmp/sp");
+    assert_true(cfg->audit.db_timeout == 2.5);
 }
 
 static void an_empty_queue_list_is_refused(void **state)
@@ -759,7 +770,8 @@ int main(void)
         T(max_procs_for_root_without_run_as_is_refused_as_root),
         T(an_http_tool_needs_a_url),
         T(an_http_url_is_a_path_or_an_http_url),
-        T(audit_to_mariadb_is_refused),
+        T(an_unknown_audit_destination_is_refused),
+        T(audit_to_mariadb_takes_a_spool_and_a_db_timeout),
         T(an_empty_queue_list_is_refused),
         T(a_queue_listed_twice_is_refused),
         T(a_queue_name_with_braces_is_refused),

@@ -1,7 +1,8 @@
 /*
- * Audit row contents, filled as FAC fills them: action = tool_name = the tool, inputs
- * with secret-looking keys redacted, output clipped at 50,000 bytes, Frappe's standard
- * columns, and a name derived from (job id, attempt) so replays stay idempotent.
+ * A job attempt's audit row, filled as FAC fills it: action = tool_name = the tool,
+ * inputs with secret-looking keys redacted, output clipped at 50,000 bytes, Frappe's
+ * standard columns, and a name derived from (job id, attempt) so replays stay
+ * idempotent.
  */
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -12,6 +13,9 @@
 #include "fac/protocol.h"
 #include "mp.h"
 #include "mpjson.h"
+#include "utf8.h"
+
+#define NAMING_SERIES "ASST-AUDIT-.YYYY.-.MM.-.DD.-"
 
 void audit_row_name(char out[64], struct str id, int64_t attempt, int64_t started_at)
 {
@@ -24,38 +28,8 @@ void audit_row_name(char out[64], struct str id, int64_t attempt, int64_t starte
     gmtime_r(&t, &tm);
     int n = snprintf(out, 64, "ASST-AUDIT-%04d-%02d-%02d-", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday);
-    for (int i = 0; i < 10; i++) n += snprintf(out + n, 64 - (size_t)n, "%02x", d[i]);
-}
-
-/* Frappe's datetime(6) text: "2026-11-28 01:02:03.456000" (UTC). */
-static void datetime6(char out[48], int64_t ms)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(out, 48, "%04d-%02d-%02d %02d:%02d:%02d.%06d", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000) * 1000);
-}
-
-static void kv_str(struct buf *o, const char *k, const char *v, size_t n)
-{
-    buf_printf(o, ",\"%s\":", k);
-    if (v) mpjson_write_str(o, v, n);
-    else buf_puts(o, "null");
-}
-
-static void kv_s(struct buf *o, const char *k, struct str s)
-{
-    kv_str(o, k, s.n ? s.p : NULL, s.n);
-}
-
-/* The longest prefix of at most max bytes that does not cut a UTF-8 sequence. */
-static size_t utf8_clip(const char *s, size_t n, size_t max)
-{
-    if (n <= max) return n;
-    size_t k = max;
-    while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80) k--;
-    return k;
+    for (int i = 0; i < 10; i++)
+        n += snprintf(out + n, 64 - (size_t)n, "%02x", d[i]);
 }
 
 static struct str arg_str(const msgpack_object *args, const char *key)
@@ -65,50 +39,67 @@ static struct str arg_str(const msgpack_object *args, const char *key)
     return (struct str){0};
 }
 
-void audit_row_json(struct buf *o, const struct audit_row *r)
+static void set_cstr(struct audit_rec *r, enum audit_col c, const char *s)
 {
-    const struct envelope *e = r->env;
-    char name[64], ts[48], now[48];
-    audit_row_name(name, e->id, r->attempt, r->started_at);
-    datetime6(ts, r->started_at);
-    datetime6(now, r->started_at + (int64_t)(r->duration_s * 1000));
+    if (s) audit_rec_set(r, c, s, strlen(s));
+}
+
+/* input_data and output_data: JSON text, clipped (output at AUDIT_OUTPUT_MAX as FAC
+ * does; input at AUDIT_INPUT_MAX so that one row always fits a MariaDB packet). */
+static void set_json(struct audit_rec *r, enum audit_col c, const msgpack_object *o, bool redact,
+                     size_t max, struct buf *tmp)
+{
+    buf_reset(tmp);
+    if (o)
+        mpjson_write(tmp, o, redact);
+    else
+        buf_puts(tmp, "{}");
+    size_t n = utf8_clip(tmp->data, tmp->len, max);
+    audit_rec_set(r, c, tmp->data, n);
+    if (c == AC_OUTPUT_DATA) audit_rec_set_int(r, AC_OUTPUT_TRUNCATED, n < tmp->len);
+}
+
+void audit_rec_build(struct audit_rec *r, const struct audit_row *row)
+{
+    const struct envelope *e = row->env;
+    char name[64];
     struct str user = e->user.n ? e->user : (struct str){"Administrator", 13};
-    buf_printf(o, "{\"name\":\"%s\",\"creation\":\"%s\",\"modified\":\"%s\"", name, now, now);
-    kv_s(o, "owner", user);
-    kv_s(o, "modified_by", user);
-    buf_puts(o, ",\"docstatus\":0,\"idx\":0,\"naming_series\":\"ASST-AUDIT-.YYYY.-.MM.-.DD.-\"");
-    kv_s(o, "action", e->tool);
-    kv_s(o, "tool_name", e->tool);
-    kv_s(o, "source_app", e->source_app);
-    kv_s(o, "user", user);
-    kv_str(o, "status", r->status, strlen(r->status));
-    kv_str(o, "error_type", r->err_type, r->err_type ? strlen(r->err_type) : 0);
-    buf_printf(o, ",\"execution_time\":%.6f,\"timestamp\":\"%s\"", r->duration_s, ts);
-    kv_s(o, "target_doctype", arg_str(e->args, "doctype"));
-    kv_s(o, "target_name", arg_str(e->args, "name"));
-    kv_s(o, "client_id", e->client_id);
-    kv_s(o, "session_id", e->session_id);
-    kv_s(o, "ip_address", e->ip_address);
+    int64_t ended_at = row->started_at + (int64_t)(row->duration_s * 1000);
+    audit_rec_clear(r);
+    audit_row_name(name, e->id, row->attempt, row->started_at);
+    set_cstr(r, AC_NAME, name);
+    audit_rec_set_int(r, AC_CREATION, ended_at);
+    audit_rec_set_int(r, AC_MODIFIED, ended_at);
+    audit_rec_set_str(r, AC_OWNER, user);
+    audit_rec_set_str(r, AC_MODIFIED_BY, user);
+    audit_rec_set_int(r, AC_DOCSTATUS, 0);
+    audit_rec_set_int(r, AC_IDX, 0);
+    set_cstr(r, AC_NAMING_SERIES, NAMING_SERIES);
+    audit_rec_set_str(r, AC_ACTION, e->tool);
+    audit_rec_set_str(r, AC_TOOL_NAME, e->tool);
+    audit_rec_set_str(r, AC_SOURCE_APP, e->source_app);
+    audit_rec_set_str(r, AC_USER, user);
+    /* The DocType's statuses have no Canceled: such an attempt is an Error (error_type
+     * says Canceled), also when its row is rewritten from a rescued job's result. */
+    set_cstr(r, AC_STATUS, strcmp(row->status, FAC_ST_CANCELED) == 0 ? FAC_ST_ERROR : row->status);
+    set_cstr(r, AC_ERROR_TYPE, row->err_type);
+    audit_rec_set_num(r, AC_EXECUTION_TIME, row->duration_s);
+    audit_rec_set_int(r, AC_TIMESTAMP, row->started_at);
+    audit_rec_set_str(r, AC_TARGET_DOCTYPE, arg_str(e->args, "doctype"));
+    audit_rec_set_str(r, AC_TARGET_NAME, arg_str(e->args, "name"));
+    audit_rec_set_str(r, AC_CLIENT_ID, e->client_id);
+    audit_rec_set_str(r, AC_SESSION_ID, e->session_id);
+    audit_rec_set_str(r, AC_IP_ADDRESS, e->ip_address);
     struct buf tmp = {0};
-    if (e->args) mpjson_write(&tmp, e->args, true);
-    else buf_puts(&tmp, "{}");
-    kv_str(o, "input_data", tmp.data, tmp.len);
-    buf_reset(&tmp);
-    int truncated = 0;
-    if (r->output) {
-        mpjson_write(&tmp, r->output, false);
-        size_t n = utf8_clip(tmp.data, tmp.len, AUDIT_OUTPUT_MAX);
-        truncated = n < tmp.len;
-        kv_str(o, "output_data", tmp.data, n);
-    } else {
-        kv_str(o, "output_data", NULL, 0);
-    }
-    buf_printf(o, ",\"output_truncated\":%d", truncated);
-    kv_s(o, "error_message", r->err_msg);
-    kv_s(o, "site", e->site);
-    kv_s(o, "job_id", e->id);
-    buf_printf(o, ",\"attempt\":%lld", (long long)r->attempt);
-    kv_str(o, "worker", r->worker, strlen(r->worker));
-    buf_putc(o, '}');
+    set_json(r, AC_INPUT_DATA, e->args, true, AUDIT_INPUT_MAX, &tmp);
+    if (row->output)
+        set_json(r, AC_OUTPUT_DATA, row->output, false, AUDIT_OUTPUT_MAX, &tmp);
+    else
+        audit_rec_set_int(r, AC_OUTPUT_TRUNCATED, 0);
     buf_free(&tmp);
+    audit_rec_set_str(r, AC_ERROR_MESSAGE, row->err_msg);
+    audit_rec_set_str(r, AC_SITE, e->site);
+    audit_rec_set_str(r, AC_JOB_ID, e->id);
+    audit_rec_set_int(r, AC_ATTEMPT, row->attempt);
+    set_cstr(r, AC_WORKER, row->worker);
 }
