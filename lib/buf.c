@@ -1,6 +1,7 @@
 /* Growable byte buffer used for JSON text, msgpack records and audit batches. */
 #include "buf.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,57 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
+}
+
+size_t fmt_i64(char *out, int64_t v)
+{
+    char tmp[24];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0) out[len++] = '-';
+    while (n) out[len++] = tmp[--n];
+    return len;
+}
+
+void buf_put_i64(struct buf *b, int64_t v)
+{
+    char tmp[24];
+    buf_append(b, tmp, fmt_i64(tmp, v));
+}
+
+void buf_put_hex(struct buf *b, const void *bytes, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *p = bytes;
+    buf_reserve(b, 2 * n);
+    for (size_t i = 0; i < n; i++) {
+        b->data[b->len++] = digits[p[i] >> 4];
+        b->data[b->len++] = digits[p[i] & 15];
+    }
+    b->data[b->len] = '\0';
+}
+
+void buf_put_fixed6(struct buf *b, double v)
+{
+    if (!(v > -9e12 && v < 9e12)) { /* NaN, huge: the slow path prints them */
+        buf_printf(b, "%.6f", v);
+        return;
+    }
+    int64_t micro = llround(v * 1e6);
+    if (micro < 0) {
+        buf_putc(b, '-');
+        micro = -micro;
+    }
+    buf_put_i64(b, micro / 1000000);
+    char frac[8] = {'.'};
+    int64_t f = micro % 1000000;
+    for (int i = 6; i >= 1; i--, f /= 10) frac[i] = (char)('0' + f % 10);
+    buf_append(b, frac, 7);
 }
 
 void buf_reset(struct buf *b)

@@ -59,6 +59,17 @@ static void ack_done(redisAsyncContext *c, void *r, void *priv)
 
 /* EVAL, not EVALSHA, for the scripts: retries and burials are rare next to plain acks,
  * and this must work even after SCRIPT FLUSH. */
+/* The per-job commands go out as argv: no format-string parsing (docs/performance.md).
+ * A length of CSTR means "a NUL-terminated string". */
+#define CSTR ((size_t)-1)
+static void send_argv(struct worker *w, redisCallbackFn *cb, void *priv, int argc,
+                      const char **argv, const size_t *lens)
+{
+    size_t computed[8];
+    for (int i = 0; i < argc; i++) computed[i] = lens[i] == CSTR ? strlen(argv[i]) : lens[i];
+    redisAsyncCommandArgv(w->cmd, cb, priv, argc, argv, computed);
+}
+
 static void ack_send(struct ack *a)
 {
     struct worker *w = a->w;
@@ -66,7 +77,8 @@ static void ack_send(struct ack *a)
     char k[FAC_KEY_MAX], ch[FAC_KEY_MAX], n[24];
     switch (a->kind) {
     case ACK_REMOVE:
-        redisAsyncCommand(w->cmd, ack_done, w, "LREM %s -1 %b", ik, a->raw, a->raw_len);
+        send_argv(w, ack_done, w, 4, (const char *[]){"LREM", ik, "-1", a->raw},
+                  (const size_t[]){CSTR, CSTR, CSTR, a->raw_len});
         break;
     case ACK_RETRY:
         snprintf(n, sizeof n, "%lld", (long long)a->due);
@@ -150,14 +162,21 @@ static struct ack *store_result(struct job *j, const struct buf *rec)
     if (e->deduplicate)
         redisAsyncCommand(w->cmd, log_reply_error, "DEL unique", "DEL %s",
                           key_unique(k, w->cfg->prefix, e->id.p, e->id.n));
-    redisAsyncCommand(w->cmd, result_stored, a, "SET %s %b EX %lld",
-                      key_result(k, w->cfg->prefix, e->id.p, e->id.n), rec->data, rec->len,
-                      (long long)w->cfg->result_ttl);
+    char ttl[24] = "";
+    fmt_i64(ttl, (int64_t)w->cfg->result_ttl);
+    send_argv(w, result_stored, a, 5,
+              (const char *[]){"SET", key_result(k, w->cfg->prefix, e->id.p, e->id.n), rec->data,
+                               "EX", ttl},
+              (const size_t[]){CSTR, CSTR, rec->len, CSTR, CSTR});
     if (e->reply_to.n) {
-        redisAsyncCommand(w->cmd, log_reply_error, "LPUSH reply_to", "LPUSH %b %b", e->reply_to.p,
-                          (size_t)e->reply_to.n, rec->data, rec->len);
-        redisAsyncCommand(w->cmd, log_reply_error, "EXPIRE reply_to", "EXPIRE %b %lld",
-                          e->reply_to.p, (size_t)e->reply_to.n, (long long)w->cfg->reply_ttl);
+        char rttl[24] = "";
+        fmt_i64(rttl, (int64_t)w->cfg->reply_ttl);
+        send_argv(w, log_reply_error, "LPUSH reply_to", 3,
+                  (const char *[]){"LPUSH", e->reply_to.p, rec->data},
+                  (const size_t[]){CSTR, e->reply_to.n, rec->len});
+        send_argv(w, log_reply_error, "EXPIRE reply_to", 3,
+                  (const char *[]){"EXPIRE", e->reply_to.p, rttl},
+                  (const size_t[]){CSTR, e->reply_to.n, CSTR});
     }
     return a;
 }

@@ -84,14 +84,14 @@ void audit_rec_set_str(struct audit_rec *r, enum audit_col c, struct str s)
 void audit_rec_set_int(struct audit_rec *r, enum audit_col c, int64_t v)
 {
     size_t start = r->text.len;
-    buf_printf(&r->text, "%lld", (long long)v);
+    buf_put_i64(&r->text, v);
     mark(r, c, start);
 }
 
 void audit_rec_set_num(struct audit_rec *r, enum audit_col c, double v)
 {
     size_t start = r->text.len;
-    buf_printf(&r->text, "%.6f", v);
+    buf_put_fixed6(&r->text, v);
     mark(r, c, start);
 }
 
@@ -107,14 +107,33 @@ int64_t audit_rec_time(const struct audit_rec *r, enum audit_col c)
     return s.p ? strtoll(s.p, NULL, 10) : 0;
 }
 
+/* "YYYY-MM-DD HH:MM:SS" of one second; consecutive rows mostly share their second, so
+ * the last one is kept (a worker is single-threaded). */
+static const char *second_text(int64_t local_sec)
+{
+    static int64_t cached = INT64_MIN;
+    static char text[64];
+    if (local_sec != cached) {
+        time_t t = (time_t)local_sec;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(text, sizeof text, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached = local_sec;
+    }
+    return text;
+}
+
 void audit_datetime(char out[64], int64_t ms, const struct tz_zone *zone)
 {
     int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-    time_t local = (time_t)(sec + (zone ? tz_offset(zone, sec) : 0));
-    struct tm tm;
-    gmtime_r(&local, &tm);
-    snprintf(out, 64, "%04d-%02d-%02d %02d:%02d:%02d.%06d", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms - sec * 1000) * 1000);
+    const char *s = second_text(sec + (zone ? tz_offset(zone, sec) : 0));
+    size_t n = strlen(s); /* 19 for years 0-9999 */
+    memcpy(out, s, n);
+    int64_t us = (ms - sec * 1000) * 1000;
+    out[n] = '.';
+    for (size_t i = n + 6; i > n; i--, us /= 10) out[i] = (char)('0' + us % 10);
+    out[n + 7] = '\0';
 }
 
 void audit_rec_json(struct buf *out, const struct audit_rec *r)
@@ -122,7 +141,10 @@ void audit_rec_json(struct buf *out, const struct audit_rec *r)
     buf_putc(out, '{');
     for (int c = 0; c < AUDIT_NCOLS; c++) {
         struct str v = audit_rec_get(r, (enum audit_col)c);
-        buf_printf(out, "%s\"%s\":", c ? "," : "", audit_cols[c].name);
+        if (c) buf_putc(out, ',');
+        buf_putc(out, '"');
+        buf_puts(out, audit_cols[c].name);
+        buf_append(out, "\":", 2);
         if (!v.p) {
             buf_puts(out, "null");
         } else if (audit_cols[c].kind == ACK_NUM) {
@@ -130,7 +152,9 @@ void audit_rec_json(struct buf *out, const struct audit_rec *r)
         } else if (audit_cols[c].kind == ACK_TIME) {
             char dt[64];
             audit_datetime(dt, strtoll(v.p, NULL, 10), NULL);
-            buf_printf(out, "\"%s\"", dt);
+            buf_putc(out, '"');
+            buf_puts(out, dt);
+            buf_putc(out, '"');
         } else {
             mpjson_write_str(out, v.p, v.n);
         }

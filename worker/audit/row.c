@@ -19,17 +19,24 @@
 
 void audit_row_name(char out[64], struct str id, int64_t attempt, int64_t started_at)
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char d[SHA256_DIGEST_LENGTH];
     char key[FAC_JOB_ID_MAX + 32];
-    int kn = snprintf(key, sizeof key, "%.*s#%lld", (int)id.n, id.p, (long long)attempt);
-    SHA256((const unsigned char *)key, (size_t)kn, d);
-    time_t t = (time_t)(started_at / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    int n = snprintf(out, 64, "ASST-AUDIT-%04d-%02d-%02d-", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday);
-    for (int i = 0; i < 10; i++)
-        n += snprintf(out + n, 64 - (size_t)n, "%02x", d[i]);
+    size_t kn = id.n < FAC_JOB_ID_MAX ? id.n : FAC_JOB_ID_MAX;
+    memcpy(key, id.p, kn);
+    key[kn++] = '#';
+    kn += fmt_i64(key + kn, attempt);
+    SHA256((const unsigned char *)key, kn, d);
+    char day[64];
+    audit_datetime(day, started_at, NULL); /* UTC: replays keep the name */
+    memcpy(out, "ASST-AUDIT-", 11);
+    memcpy(out + 11, day, 10);
+    out[21] = '-';
+    for (int i = 0; i < 10; i++) {
+        out[22 + 2 * i] = hex[d[i] >> 4];
+        out[23 + 2 * i] = hex[d[i] & 15];
+    }
+    out[42] = '\0';
 }
 
 static struct str arg_str(const msgpack_object *args, const char *key)
