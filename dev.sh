@@ -9,10 +9,10 @@ cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config
           libhiredis-dev libev-dev libmsgpack-dev libmariadb-dev libcurl4-openssl-dev
-          libjansson-dev libssl-dev libsystemd-dev libcmocka-dev
+          libjansson-dev libssl-dev libsystemd-dev libcmocka-dev libmicrohttpd-dev
           clang libclang-rt-14-dev systemd
           redis-server mariadb-server
-          python3-redis python3-msgpack python3-pytest python3-rq)
+          python3-redis python3-msgpack python3-pytest python3-rq tmux)
 PY=/usr/bin/python3
 BUILD=${FAC_BUILD_DIR:-build}
 

@@ -8,6 +8,7 @@
 #define FAC_CTL_H
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,6 +44,9 @@ bool scan_any(struct ctl *x, const char *pattern, const char *id);
 bool zset_find(struct ctl *x, const char *key, const char *id, struct buf *out, int64_t *due);
 
 int cmd_dead(struct ctl *x, int argc, char **argv);
+int cmd_top(struct ctl *x, int argc, char **argv);
+/* {"queues": [{name, ready, inflight, dead}], "workers": [{id, pid, state, ...}]}. */
+json_t *stats_json(struct ctl *x);
 int cmd_cancel(struct ctl *x, int argc, char **argv);
 
 /* "30s", "5m", "2h", "1d", "250ms" or plain seconds → ms; -1 when not a duration. */

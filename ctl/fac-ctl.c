@@ -32,6 +32,7 @@ static void usage(FILE *f)
           "                         [--in DURATION | --at TIME] [--deduplicate]\n"
           "  status JOB-ID\n"
           "  stats [--json]\n"
+          "  top [--interval S] [--once]\n"
           "  dead list [--queue Q] [--type T] [--json]\n"
           "  dead show JOB-ID\n"
           "  dead retry JOB-ID | --all [--queue Q] [--type T]\n"
@@ -406,7 +407,7 @@ static long long inflight_total(struct ctl *x, const char *queue)
     return total;
 }
 
-static json_t *stats_json(struct ctl *x)
+json_t *stats_json(struct ctl *x)
 {
     json_t *root = json_object(), *queues = json_array(), *workers = json_array();
     char k[FAC_KEY_MAX];
@@ -523,6 +524,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "enqueue") == 0) rc = cmd_enqueue(&x, sub_argc, sub_argv);
     else if (strcmp(cmd, "status") == 0) rc = cmd_status(&x, sub_argc, sub_argv);
     else if (strcmp(cmd, "stats") == 0) rc = cmd_stats(&x, sub_argc, sub_argv);
+    else if (strcmp(cmd, "top") == 0) rc = cmd_top(&x, sub_argc, sub_argv);
     else if (strcmp(cmd, "dead") == 0) rc = cmd_dead(&x, sub_argc, sub_argv);
     else if (strcmp(cmd, "cancel") == 0) rc = cmd_cancel(&x, sub_argc, sub_argv);
     else {

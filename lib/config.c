@@ -17,12 +17,15 @@
 #include <time.h>
 #include <unistd.h>
 
-/* T_NUM: a plain number (double). T_JSON: any JSON object, kept as compact text.
+#include "addr.h"
+#include "log.h"
+
+/* T_OFFSTR: a string, or false meaning off (stored as ""). T_NUM: a plain number (double). T_JSON: any JSON object, kept as compact text.
  * T_STRLIST: a char ** with its count at count_off and at least `min` items.
  * T_OBJ: a nested object with its own table. T_MAP: name → object, stored as an array
  * of elem_size structs whose first member is `char *name`, with its count at count_off.
  * T_LIST: an array of objects, stored the same way (a name, if any, is an entry). */
-enum cfg_type { T_STR, T_INT, T_SIZE, T_SECS, T_NUM, T_BOOL, T_JSON, T_STRLIST, T_OBJ, T_MAP,
+enum cfg_type { T_STR, T_OFFSTR, T_INT, T_SIZE, T_SECS, T_NUM, T_BOOL, T_JSON, T_STRLIST, T_OBJ, T_MAP,
                 T_LIST };
 
 struct ctx;
@@ -155,6 +158,8 @@ static const struct cfg_entry top_entries[] = {
     {"test_tools", T_BOOL, TOP(test_tools), 0, 0, 0, NULL},
     {"log_file", T_STR, TOP(log_file), 0, 0, 0, NULL},
     {"log_level", T_STR, TOP(log_level), 0, 0, 0, "info"},
+    {"log_format", T_STR, TOP(log_format), 0, 0, 0, "text"},
+    {"metrics", T_OFFSTR, TOP(metrics), 0, 0, 0, "127.0.0.1:9187"},
     {"audit", T_OBJ, TOP(audit), 0, 0, 0, NULL, audit_entries, 0, 0},
     {"scheduler", T_BOOL, TOP(scheduler), 0, 0, 0, NULL},
     {"dead_after", T_SECS, TOP(dead_after), 1, 86400, 30, NULL},
@@ -349,9 +354,15 @@ static int parse_entry(struct ctx *x, const char *path, const struct cfg_entry *
     double d;
     switch (e->type) {
     case T_STR:
-        if (!json_is_string(v)) return fail(x, path, "expected a string, got %s", json_kind(v));
+    case T_OFFSTR:
+        if (e->type == T_OFFSTR && json_is_false(v)) v = json_string("");
+        else if (!json_is_string(v))
+            return fail(x, path, "expected a string%s, got %s",
+                        e->type == T_OFFSTR ? " or false" : "", json_kind(v));
+        else json_incref(v);
         free(*(char **)field);
         *(char **)field = strdup(json_string_value(v));
+        json_decref(v);
         return 0;
     case T_BOOL:
         if (!json_is_boolean(v)) return fail(x, path, "expected true or false, got %s", json_kind(v));
@@ -418,6 +429,7 @@ static void apply_defaults(const struct cfg_entry *tab, void *base)
         char *field = (char *)base + e->off;
         switch (e->type) {
         case T_STR:
+        case T_OFFSTR:
         case T_JSON: *(char **)field = e->dstr ? strdup(e->dstr) : NULL; break;
         case T_BOOL: *(bool *)field = e->dnum != 0; break;
         case T_INT:
@@ -473,7 +485,8 @@ static bool entry_is_set(const struct cfg_entry *e, const void *base)
 {
     const char *field = (const char *)base + e->off;
     switch (e->type) {
-    case T_STR: return *(char *const *)field != NULL;
+    case T_STR:
+    case T_OFFSTR: return *(char *const *)field != NULL;
     case T_STRLIST: return *(char **const *)field != NULL;
     case T_INT:
     case T_SIZE: return *(const int64_t *)field != (int64_t)e->dnum;
@@ -626,6 +639,11 @@ static int finish(struct ctx *x, struct fac_config *c)
     if (strcmp(c->log_level, "debug") && strcmp(c->log_level, "info") &&
         strcmp(c->log_level, "warn") && strcmp(c->log_level, "error"))
         return fail(x, "log_level", "\"%s\" is not one of debug, info, warn, error", c->log_level);
+    if (log_format_parse(c->log_format, &(enum log_format){0}))
+        return fail(x, "log_format", "\"%s\" is not one of text, json", c->log_format);
+    char why[256];
+    if (*c->metrics && addr_parse(c->metrics, NULL, why, sizeof why))
+        return fail(x, "metrics", "%s; or false to turn the endpoint off", why);
     if (strcmp(c->audit.to, "jsonl") && strcmp(c->audit.to, "mariadb") && strcmp(c->audit.to, "none"))
         return fail(x, "audit.to", "\"%s\" is not supported: use \"jsonl\", \"mariadb\" or "
                     "\"none\"", c->audit.to);
@@ -684,6 +702,7 @@ static void free_table(const struct cfg_entry *tab, void *base)
         char *field = (char *)base + e->off;
         switch (e->type) {
         case T_STR:
+        case T_OFFSTR:
         case T_JSON: free(*(char **)field); break;
         case T_STRLIST: {
             char **items = *(char ***)field;

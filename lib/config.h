@@ -99,7 +99,8 @@ struct fac_config {
     int64_t max_memory, max_memory_hard, max_payload, max_jobs, dead_max;
     double shutdown_timeout, heartbeat_timeout, kill_grace, result_ttl, reply_ttl, tool_timeout;
     bool test_tools;
-    char *log_file, *log_level;
+    char *log_file, *log_level, *log_format;
+    char *metrics; /* HOST:PORT of the /metrics endpoint; "" = off */
     struct audit_cfg audit;
     bool scheduler;    /* the supervisor runs fac-scheduler as one more child */
     double dead_after; /* a worker silent this long (and its supervisor too) is rescued */

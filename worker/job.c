@@ -292,8 +292,10 @@ static void finish(struct job *j, const char *status, const char *err_type, stru
                             .worker = w->wid};
     bool ok = strcmp(status, FAC_ST_SUCCESS) == 0;
     if (!ok) w->jobs_failed++;
-    log_debug("job id=%.*s tool=%.*s status=%s duration_ms=%.3f", (int)j->env.id.n, j->env.id.p,
-              (int)j->env.tool.n, j->env.tool.p, status, duration_ms);
+    if (j->tool) shm_count_job(w->slot, (size_t)(j->tool - w->cfg->tools), status, duration_ms);
+    log_debug("job finished job_id=%.*s tool=%.*s site=%.*s status=%s duration_ms=%.3f",
+              (int)j->env.id.n, j->env.id.p, (int)j->env.tool.n, j->env.tool.p,
+              (int)j->env.site.n, j->env.site.p ? j->env.site.p : "", status, duration_ms);
     audit_submit(w->audit, &row, a);
     w->jobs_done++;
     release(j);

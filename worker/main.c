@@ -14,7 +14,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: fac-worker [-c FILE] [-w N] [--check-config] [--log-file F] "
-               "[--log-level debug|info|warn|error]\n"
+               "[--log-level debug|info|warn|error] [--log-format text|json]\n"
                "  -c, --config FILE   JSON config (default " DEFAULT_CONFIG ")\n"
                "  -w, --workers N     worker processes (overrides \"workers\")\n"
                "  --check-config      check the config and exit (0 valid, 3 invalid)\n");
@@ -26,8 +26,9 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},   {"workers", required_argument, NULL, 'w'},
         {"check-config", no_argument, NULL, 'C'},   {"log-file", required_argument, NULL, 'L'},
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+        {"log-format", required_argument, NULL, 'F'},
         {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0}};
-    const char *path = DEFAULT_CONFIG, *log_file = NULL, *log_level = NULL;
+    const char *path = DEFAULT_CONFIG, *log_file = NULL, *log_level = NULL, *log_format = NULL;
     int workers = 0, check = 0, c;
     while ((c = getopt_long(argc, argv, "c:w:h", opts, NULL)) != -1) {
         switch (c) {
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
         case 'C': check = 1; break;
         case 'L': log_file = optarg; break;
         case 'l': log_level = optarg; break;
+        case 'F': log_format = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': puts("fac-worker 0.1.0 (protocol v1)"); return 0;
         default: usage(stderr); return FAC_EXIT_USAGE;
@@ -72,6 +74,12 @@ int main(int argc, char **argv)
         return FAC_EXIT_USAGE;
     }
     if (!log_level) log_level_parse(cfg->log_level, &lvl);
+    enum log_format fmt = LOG_TEXT;
+    if (log_format_parse(log_format ? log_format : cfg->log_format, &fmt)) {
+        fprintf(stderr, "fac-worker: --log-format takes text or json\n");
+        return FAC_EXIT_USAGE;
+    }
+    log_set_format(fmt);
     if (log_file) {
         free(cfg->log_file);
         cfg->log_file = strdup(log_file);

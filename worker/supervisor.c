@@ -23,6 +23,7 @@
 #include "keys.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "redis.h"
 #include "requeue.h"
@@ -46,6 +47,7 @@ struct sup_worker {
     int64_t born_ms; /* monotonic */
     int64_t term_ms; /* when we sent SIGTERM to a stuck or oversized worker */
     bool killed;     /* SIGKILL sent */
+    enum exit_reason kill_why; /* with term_ms: stale heartbeat or memory */
     int64_t jobs_seen; /* its jobs_done counter as last added to the pool's total */
 };
 
@@ -78,6 +80,7 @@ struct supervisor {
     int64_t jobs_total;      /* jobs finished by every worker since start */
     char queue_depths[512];  /* for systemd's STATUS line */
     int64_t depths_at_ms;
+    struct metrics *metrics; /* NULL: off */
 };
 
 /* ---- Redis (synchronous; only for requeues) ---- */
@@ -175,10 +178,12 @@ static void sup_spawn_worker(struct supervisor *s)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != s->pid) _exit(FAC_EXIT_CRASH);
         if (s->redis) close(s->redis->fd);
+        metrics_after_fork(s->metrics);
         log_set_role("wrk");
         exit(worker_main(s->cfg, s->shm, i));
     }
     s->w[i] = (struct sup_worker){.pid = pid, .gen = s->gen, .born_ms = mono_ms()};
+    metrics_worker_started(s->metrics, i, pid);
     log_info("started worker pid=%d slot=%d generation=%d", (int)pid, i, s->gen);
 }
 
@@ -189,9 +194,10 @@ static void sup_retire(struct supervisor *s, int i, const char *why)
     log_info("stopping worker pid=%d (%s)", (int)s->w[i].pid, why);
 }
 
-static void sup_kill_stuck(struct supervisor *s, int i, const char *why)
+static void sup_kill_stuck(struct supervisor *s, int i, enum exit_reason reason, const char *why)
 {
     struct sup_worker *w = &s->w[i];
+    w->kill_why = reason;
     log_warn("worker pid=%d %s: sending SIGTERM, SIGKILL in %g s", (int)w->pid, why,
              s->cfg->kill_grace);
     kill(w->pid, SIGTERM);
@@ -222,7 +228,7 @@ static void sup_check_workers(struct supervisor *s)
             char why[128];
             snprintf(why, sizeof why, "has not ticked for %.1f s (its event loop is blocked)",
                      (double)(now - tick) / 1000.0);
-            sup_kill_stuck(s, i, why);
+            sup_kill_stuck(s, i, XR_KILLED_HEARTBEAT, why);
             continue;
         }
         int64_t rss = rss_bytes(w->pid);
@@ -230,8 +236,23 @@ static void sup_check_workers(struct supervisor *s)
             char why[128];
             snprintf(why, sizeof why, "uses %lld MB, over max_memory_hard (%lld MB)",
                      (long long)(rss >> 20), (long long)(s->cfg->max_memory_hard >> 20));
-            sup_kill_stuck(s, i, why);
+            sup_kill_stuck(s, i, XR_KILLED_MEMORY, why);
         }
+    }
+}
+
+/* What the metrics count a worker's exit as: a replacement's reason, or none. */
+static enum exit_reason sup_exit_reason(const struct supervisor *s, int i, int status)
+{
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (s->w[i].term_ms) return s->w[i].kill_why;
+    if (code == FAC_EXIT_BOOT) return XR_BOOT_ERROR;
+    if (code == FAC_EXIT_REDIS) return XR_REDIS_LOST;
+    if (code != FAC_EXIT_OK) return XR_CRASHED;
+    switch (shm_load(&s->shm->slots[i].recycle)) {
+    case RR_MAX_MEMORY: return XR_MAX_MEMORY;
+    case RR_MAX_JOBS: return XR_MAX_JOBS;
+    default: return XR_NONE;
     }
 }
 
@@ -275,6 +296,7 @@ static void sup_note_exit(struct supervisor *s, int i, int status)
     } else if (lived >= HEALTHY_LIFETIME_MS) {
         s->failures = 0;
     }
+    metrics_worker_exited(s->metrics, i, sup_exit_reason(s, i, status));
     memset(&s->shm->slots[i], 0, sizeof s->shm->slots[i]);
     *w = (struct sup_worker){0};
 }
@@ -422,6 +444,7 @@ static void sup_reload(struct supervisor *s)
     enum log_level lvl = LOG_INFO;
     log_level_parse(nc->log_level, &lvl);
     log_init("sup", nc->log_file, lvl);
+    metrics_set_config(s->metrics, nc);
     config_free(s->cfg);
     s->cfg = nc;
     s->target = s->cli_workers ? s->cli_workers : (int)nc->workers;
@@ -509,6 +532,7 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
         log_error("mmap of the worker table failed: %s", strerror(errno));
         return FAC_EXIT_CRASH;
     }
+    s->metrics = metrics_start(cfg, s->shm); /* after sigprocmask: its thread blocks them too */
     char where[1200];
     log_info("fac-worker %s: %d workers x %lld concurrency, redis %s, prefix %s", "0.1.0",
              s->target, (long long)cfg->concurrency,
@@ -523,6 +547,7 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
                             s->redis ? s->redis->fd : -1);
         sup_heartbeat(s, false);
         sup_notify(s);
+        if (metrics_due(s->metrics)) metrics_refresh(s->metrics, sup_redis(s));
         struct timespec ts = {0, TICK_MS * 1000000L};
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig > 0) sup_handle_signal(s, sig);
@@ -533,6 +558,7 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
     log_info("supervisor exiting");
     sup_heartbeat(s, true);
     int rc = s->boot_failed && !s->stopping ? FAC_EXIT_BOOT : FAC_EXIT_OK;
+    metrics_stop(s->metrics);
     if (s->redis) redisFree(s->redis);
     config_free(s->cfg);
     return rc;

@@ -75,6 +75,7 @@ static void check_recycle(struct worker *w)
 {
     if (w->mode != WM_RUN && w->mode != WM_QUIET) return;
     if (w->jobs_limit && w->jobs_done >= w->jobs_limit) {
+        shm_store(&w->slot->recycle, RR_MAX_JOBS);
         worker_begin_stop(w, WM_DRAIN, "recycling after max_jobs");
         return;
     }
@@ -86,6 +87,7 @@ static void check_recycle(struct worker *w)
     if (rss > w->cfg->max_memory) {
         log_info("worker %s RSS %lld MB is over max_memory %lld MB", w->wid,
                  (long long)(rss >> 20), (long long)(w->cfg->max_memory >> 20));
+        shm_store(&w->slot->recycle, RR_MAX_MEMORY);
         worker_begin_stop(w, WM_DRAIN, "recycling over max_memory");
     }
 }

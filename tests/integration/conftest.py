@@ -308,6 +308,8 @@ def make_config(tmp_path, name="fac.json", **overrides):
                   "flush_ms": 10},
         "log_file": str(tmp_path / "fac.log"),
         "log_level": "info",
+        # Off unless a test asks: the default address is one port for every pool.
+        "metrics": False,
     }
     for key, value in overrides.items():
         if value is None:

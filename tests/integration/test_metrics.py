@@ -1,0 +1,154 @@
+"""The supervisor's Prometheus endpoint (docs/operations.md "Metrics") and the
+Grafana dashboard built on it (deploy/grafana/fac-worker.json)."""
+
+import json
+import re
+import signal
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from conftest import (builtin_tools, enqueue, free_port, job, wait_result,
+                      wait_until)
+
+TOOLS = builtin_tools("echo", "fail", "noop")
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "fac-worker.json"
+
+# One sample line of the text format: name, optional {labels}, value.
+LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:%s(?:,%s)*)?\})? '
+                    r'(-?[0-9.e+-]+|\+Inf|NaN)$' % (LABEL, LABEL))
+
+
+def start(fac, **overrides):
+    addr = "127.0.0.1:%d" % free_port()
+    cfg = fac.config(tools=TOOLS, metrics=addr, **overrides)
+    fac.start(config=cfg)
+    return "http://%s" % addr
+
+
+def scrape(url, path="/metrics"):
+    with urllib.request.urlopen(url + path, timeout=5) as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return resp.read().decode()
+
+
+def parse(text):
+    """{(name, frozenset(labels)): value}; asserts the grammar of every line."""
+    samples, typed = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            typed[name] = kind
+            continue
+        if line.startswith("# HELP ") or not line:
+            continue
+        m = SAMPLE.match(line)
+        assert m, "not a Prometheus sample line: %r" % line
+        labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"',
+                                      m.group(2) or ""))
+        samples[(m.group(1), labels)] = float(m.group(3))
+    for (name, _) in samples:
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in typed or base in typed, "%s has no TYPE line" % name
+    return samples
+
+
+def value(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())))
+
+
+def check_histograms(samples):
+    """Buckets cumulative, ending with +Inf; _count equals the +Inf bucket."""
+    series = {}
+    for (name, labels), v in samples.items():
+        if name.endswith("_bucket"):
+            d = dict(labels)
+            le = d.pop("le")
+            series.setdefault((name, frozenset(d.items())), []).append(
+                (float("inf") if le == "+Inf" else float(le), v))
+    assert series, "no histogram in the page"
+    for (name, rest), buckets in series.items():
+        buckets.sort()
+        assert buckets[-1][0] == float("inf"), name
+        counts = [v for _, v in buckets]
+        assert counts == sorted(counts), (name, rest, counts)
+        count = samples[(name[:-len("_bucket")] + "_count", rest)]
+        assert count == counts[-1], (name, rest)
+
+
+def run(fac, tool, n, args=None):
+    ids = [enqueue(fac.r, job(tool, args or {})) for _ in range(n)]
+    for jid in ids:
+        wait_result(fac.r, jid)
+
+
+def test_the_page_is_valid_prometheus_text_with_jobs_by_tool_and_status(fac):
+    url = start(fac)
+    run(fac, "echo", 3)
+    run(fac, "fail", 2, {"message": "no"})
+    s = parse(scrape(url))
+    check_histograms(s)
+    assert value(s, "fac_jobs_total", tool="echo", status="Success") == 3
+    assert value(s, "fac_jobs_total", tool="fail", status="Error") == 2
+    assert value(s, "fac_job_duration_seconds_count", tool="echo") == 3
+    assert value(s, "fac_workers") == 1
+    rss = [v for (n, _), v in s.items() if n == "fac_worker_rss_bytes"]
+    assert len(rss) == 1 and rss[0] > 1 << 20
+    assert value(s, "fac_audit_spool_bytes") == 0
+
+
+def test_only_metrics_is_served(fac):
+    url = start(fac)
+    try:
+        scrape(url, "/")
+        raise AssertionError("/ answered")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+
+
+def test_queue_depth_and_the_oldest_jobs_age(fac):
+    url = start(fac)
+    fac.pools[0].signal(signal.SIGTSTP)  # quiet: jobs stay queued
+    wait_until(lambda: all(h.get("state") == "quiet"
+                           for h in fac.pools[0].registry().values()), 5, what="quiet")
+    for _ in range(3):
+        enqueue(fac.r, job("noop", enqueued_at=job("noop")["enqueued_at"] - 7000))
+
+    def seen():
+        s = parse(scrape(url))
+        return s if value(s, "fac_queue_depth", queue="default") == 3 else None
+    s = wait_until(seen, 5, interval=0.2, what="depth 3 on /metrics")
+    assert 7 <= value(s, "fac_queue_oldest_job_age_seconds", queue="default") < 30
+
+
+def test_restarts_are_counted_by_reason_and_counters_survive_them(fac):
+    url = start(fac, max_jobs=2)
+    run(fac, "echo", 6)
+
+    def recycled():
+        s = parse(scrape(url))
+        return s if value(s, "fac_worker_restarts_total", reason="max_jobs") >= 1 else None
+    s = wait_until(recycled, 10, interval=0.2, what="a max_jobs recycle")
+    assert value(s, "fac_jobs_total", tool="echo", status="Success") == 6
+    pid = next(iter(fac.pools[0].wait_workers(1).values()))["_pid"]
+    import os
+    os.kill(pid, signal.SIGKILL)
+    s = wait_until(lambda: (lambda s: s if value(
+        s, "fac_worker_restarts_total", reason="crashed") == 1 else None)(parse(scrape(url))),
+        10, interval=0.2, what="a crashed restart")
+    assert value(s, "fac_jobs_total", tool="echo", status="Success") == 6
+
+
+def test_the_dashboard_queries_only_metrics_the_endpoint_serves(fac):
+    dash = json.loads(DASHBOARD.read_text())
+    url = start(fac)
+    run(fac, "echo", 1)
+    served = {name for (name, _) in parse(scrape(url))}
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    assert len(exprs) >= 6
+    for expr in exprs:
+        names = re.findall(r"\bfac_[a-z_]+\b", expr)
+        assert names, "query names no fac_ metric: %s" % expr
+        for n in names:
+            assert n in served, "%s (in %r) is not served" % (n, expr)
