@@ -21,7 +21,6 @@
 #include "clock.h"
 #include "fac/protocol.h"
 #include "keys.h"
-#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"

@@ -11,7 +11,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/new"
 cd "$work"
 set +e
-ASAN_OPTIONS=detect_leaks=1 "$harness" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+ASAN_OPTIONS=detect_leaks=1 "$harness" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 \
     -max_len=65536 -print_final_stats=1 "$work/new" "$corpus" 2>&1 | tail -25
 status=${PIPESTATUS[0]}
 set -e
