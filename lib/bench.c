@@ -254,7 +254,8 @@ static int apply_site_url(struct bctx *b, const struct bfile *f, struct site_cfg
 {
     const char *host;
     if (own_sets(b, "sites", s->name, "url", NULL)) return 0;
-    if (get_str(b, owner(b, f, "host_name"), "host_name", &host) || !host) return host ? -1 : 0;
+    if (get_str(b, owner(b, f, "host_name"), "host_name", &host)) return -1;
+    if (!host) return 0;
     free(s->url);
     size_t n = strlen(host) + 8;
     s->url = malloc(n);

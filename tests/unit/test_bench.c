@@ -210,6 +210,8 @@ static void wrong_type_of_a_used_key_names_file_and_key(void **state)
     write_common("{}");
     write_site("site1.local", "{\"db_port\": true}");
     assert_refused("", "site1.local/site_config.json: db_port: ", "whole number");
+    write_site("site1.local", "{\"host_name\": 8000}");
+    assert_refused("", "site1.local/site_config.json: host_name: ", "expected a string");
 }
 
 static void secrets_stay_out_of_errors(void **state)
