@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include "bench.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -136,6 +138,7 @@ static const struct cfg_entry retry_entries[] = {
 };
 
 static const struct cfg_entry top_entries[] = {
+    {"bench_path", T_STR, TOP(bench_path), 0, 0, 0, NULL},
     {"redis", T_STR, TOP(redis), 0, 0, 0, "redis://127.0.0.1:11000/0"},
     {"redis_password_file", T_STR, TOP(redis_password_file), 0, 0, 0, NULL},
     {"prefix", T_STR, TOP(prefix), 0, 0, 0, "fac"},
@@ -686,6 +689,8 @@ struct fac_config *config_load(const char *path, char *err, size_t errlen)
             goto err;
         }
         if (parse_table(&x, NULL, top_entries, root, c)) goto err;
+        if (!c->tools) default_tools(c); /* the bench's assistant_tools may tune them */
+        if (c->bench_path && bench_apply(c, root, err, errlen)) goto err;
     }
     if (finish(&x, c)) goto err;
     json_decref(root);
@@ -750,4 +755,43 @@ const struct site_cfg *config_site(const struct fac_config *c, const char *name,
         if (strlen(c->sites[i].name) == len && memcmp(c->sites[i].name, name, len) == 0)
             return &c->sites[i];
     return NULL;
+}
+
+struct site_cfg *config_add_site(struct fac_config *c, const char *name)
+{
+    struct site_cfg *s = realloc(c->sites, (c->nsites + 1) * sizeof *s);
+    if (!s) return NULL;
+    c->sites = s;
+    s = &c->sites[c->nsites++];
+    memset(s, 0, sizeof *s);
+    apply_defaults(site_entries, s);
+    s->name = strdup(name);
+    return s;
+}
+
+/* Only numbers: a Frappe file may tune a tool's limits, never what the tool runs. */
+int config_tool_limits(struct tool_cfg *t, json_t *obj, const char *file, const char *prefix,
+                       char *err, size_t errlen)
+{
+    struct ctx x = {file, err, errlen};
+    if (!json_is_object(obj))
+        return fail(&x, prefix, "expected an object of tool limits, got %s", json_kind(obj));
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        char path[256];
+        snprintf(path, sizeof path, "%s.%s", prefix, key);
+        const struct cfg_entry *e = tool_entries;
+        while (e->name && strcmp(e->name, key) != 0) e++;
+        if (!e->name || e->type == T_STR || e->type == T_STRLIST)
+            return fail(&x, path, "not a limit (timeout, max_attempts, concurrency, cache_ttl, "
+                        "max_records, memory_limit, ...): what a tool runs is set in the "
+                        "fac-worker config only");
+        if (e->kinds && !kind_takes(e->kinds, t->kind))
+            return fail(&x, path, "does not apply to the %s tool \"%s\" (only to: %s)", t->kind,
+                        t->name, e->kinds);
+        if (parse_entry(&x, path, e, v, t)) return -1;
+    }
+    return 0;
 }

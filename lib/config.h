@@ -89,6 +89,7 @@ struct retry_cfg {
 
 struct fac_config {
     char *path; /* the file it came from, NULL for built-in defaults */
+    char *bench_path; /* a Frappe bench whose own config is read too (lib/bench.h) */
     char *redis; /* URL; may hold a password: never log it, use redis_url_display */
     char *redis_password_file;
     char *prefix;
@@ -119,6 +120,14 @@ struct fac_config *config_load(const char *path, char *err, size_t errlen);
 void config_free(struct fac_config *c);
 const struct tool_cfg *config_tool(const struct fac_config *c, const char *name, size_t len);
 const struct site_cfg *config_site(const struct fac_config *c, const char *name, size_t len);
+/* For lib/bench.c, while a config is loaded. config_add_site appends a site with the
+ * defaults (NULL when out of memory). config_tool_limits sets the numeric keys of obj
+ * (a Frappe file's assistant_tools.<tool>) on t, checked by the tool table; errors name
+ * file and prefix. Returns 0 or -1. */
+struct json_t;
+struct site_cfg *config_add_site(struct fac_config *c, const char *name);
+int config_tool_limits(struct tool_cfg *t, struct json_t *obj, const char *file,
+                       const char *prefix, char *err, size_t errlen);
 /* "512MB" → bytes; returns -1 when s is not a size. */
 int64_t config_parse_size(const char *s);
 

@@ -1,0 +1,268 @@
+"""The client: builds protocol v1 envelopes (docs/protocol.md), pushes them with the
+project's enqueue script, waits for result records, and finds or cancels a job the way
+fac-ctl status and fac-ctl cancel do (same keys, same search order, same states)."""
+
+import datetime
+import os
+import time
+from pathlib import Path
+
+import msgpack
+import redis as redis_lib
+
+PROTOCOL_VERSION = 1
+JOB_ID_MAX = 128
+UNIQUE_TTL_S = 86400  # FAC_UNIQUE_TTL_S: a unique key outlives no job by more
+CANCEL_TTL_MS = 86400 * 1000  # FAC_CANCEL_TTL_MS: how long a cancel waits for its job
+DEFAULT_QUEUES = ("short", "default", "long")
+# lib/scripts.c script_enqueue, byte for byte (tests/integration/test_python_client.py
+# checks that Redis knows this text's SHA1 once fac-ctl has run its own copy).
+ENQUEUE_LUA = (Path(__file__).with_name("enqueue.lua")).read_text()
+
+
+class FacError(Exception):
+    """The job ended without Success: .status, .type and .message from its record."""
+
+    def __init__(self, record):
+        self.record = record
+        self.status = record.get("status")
+        err = record.get("error") or {}
+        self.type = err.get("type")
+        self.message = err.get("message", "")
+        super().__init__("job %s: %s (%s): %s" % (record.get("id"), self.status, self.type,
+                                                  self.message))
+
+
+class FacTimeout(Exception):
+    """No result arrived in time; the job may still be queued or running."""
+
+
+def frappe_module():
+    """The frappe module when running inside a Frappe site (request or job), else None."""
+    try:
+        import frappe  # noqa: PLC0415 (present only inside a bench)
+    except ImportError:
+        return None
+    return frappe if getattr(getattr(frappe, "local", None), "site", None) else None
+
+
+def _now_ms():
+    return int(time.time() * 1000)
+
+
+def _unpack(data):
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def _delay_ms(delay):
+    if isinstance(delay, datetime.timedelta):
+        return int(delay.total_seconds() * 1000)
+    if delay < 0:
+        raise ValueError("delay must not be negative, got %r" % (delay,))
+    return int(delay * 1000)
+
+
+class Client:
+    """redis: a redis.Redis; url: a Redis URL; neither: Frappe's queue Redis inside
+    Frappe, else redis://127.0.0.1:11000/0 (a bench's redis_queue). prefix and queues
+    must match the pool's config (`prefix`, `queues`, `result_ttl`, `reply_ttl`)."""
+
+    def __init__(self, redis=None, url=None, prefix="fac", queues=DEFAULT_QUEUES,
+                 result_ttl=600, reply_ttl=60):
+        frappe = frappe_module()
+        if redis is None and url is None and frappe is not None:
+            from frappe.utils.background_jobs import get_redis_conn  # noqa: PLC0415
+            redis = get_redis_conn()
+        if redis is None:
+            redis = redis_lib.Redis.from_url(url or "redis://127.0.0.1:11000/0")
+        self.r = redis
+        self.prefix = prefix
+        self.queues = tuple(queues)
+        self.result_ttl, self.reply_ttl = result_ttl, reply_ttl
+        self._enqueue = self.r.register_script(ENQUEUE_LUA)
+
+    # ---- keys (docs/protocol.md "Keys") ----
+    def _qkey(self, queue, what):
+        return "%s:{%s}:%s" % (self.prefix, queue, what)
+
+    def _key(self, *parts):
+        return ":".join((self.prefix,) + parts)
+
+    # ---- producing ----
+    def enqueue(self, tool, args=None, *, site=None, user=None, queue="default", timeout=None,
+                job_id=None, deduplicate=False, at_front=False, delay=None,
+                enqueue_after_commit=False, max_attempts=None, reply_to=None):
+        """Pushes a job; returns its id, or None when deduplicate found one with this id
+        queued, scheduled or running (as frappe.enqueue does). delay: seconds or a
+        timedelta. enqueue_after_commit (inside Frappe): push once the transaction
+        commits, nothing on rollback."""
+        frappe = frappe_module()
+        if frappe is not None:
+            site = site or frappe.local.site
+            user = user or frappe.session.user
+        if deduplicate and job_id is None:
+            raise ValueError("deduplicate needs a job_id: the id is what is deduplicated")
+        if queue not in self.queues:
+            raise ValueError("queue %r is not served (queues: %s)" % (queue, ", ".join(self.queues)))
+        env = self._envelope(tool, args, site, user, timeout, job_id, max_attempts, reply_to,
+                             deduplicate)
+        due = _now_ms() + _delay_ms(delay) if delay else 0
+        push = self._pusher(env, queue, due, at_front, deduplicate)
+        if enqueue_after_commit:
+            if frappe is None:
+                raise RuntimeError("enqueue_after_commit needs a Frappe transaction "
+                                   "(frappe.db); outside Frappe, enqueue once committed")
+            frappe.db.after_commit.add(push)
+            return env["id"]
+        return env["id"] if push() else None
+
+    def _envelope(self, tool, args, site, user, timeout, job_id, max_attempts, reply_to,
+                  deduplicate):
+        if args is not None and not isinstance(args, dict):
+            raise TypeError("args must be a dict of tool arguments")
+        job_id = job_id or os.urandom(12).hex()
+        if site and "::" not in job_id:
+            job_id = "%s::%s" % (site, job_id)  # Frappe's convention for job ids
+        if not 0 < len(job_id.encode()) <= JOB_ID_MAX:
+            raise ValueError("job_id must have 1-%d bytes" % JOB_ID_MAX)
+        env = {"v": PROTOCOL_VERSION, "id": job_id, "tool": tool, "args": args or {},
+               "enqueued_at": _now_ms()}
+        for key, value in (("site", site), ("user", user), ("timeout", timeout),
+                           ("max_attempts", max_attempts), ("reply_to", reply_to)):
+            if value is not None:
+                env[key] = value
+        if deduplicate:
+            env["deduplicate"] = True
+        return env
+
+    def _pusher(self, env, queue, due, at_front, deduplicate):
+        """One call of the enqueue script (docs/protocol.md "Enqueue script")."""
+        keys = [self._qkey(queue, "ready"), self._qkey(queue, "delayed"),
+                self._key("unique", env["id"])]
+        argv = [msgpack.packb(env, use_bin_type=True), due, "front" if at_front else "back",
+                UNIQUE_TTL_S if deduplicate else 0, self._key("scheduler", "wake")]
+        return lambda: self._enqueue(keys=keys, args=argv) == 1
+
+    def call(self, tool, args=None, timeout=30, *, queue="short", site=None, user=None):
+        """Runs a tool and returns its result; raises FacError with the tool's error
+        (status, type, message) or FacTimeout when no result came within timeout + 5 s."""
+        job_id = os.urandom(12).hex()
+        reply = self._key("reply", job_id)
+        self.r.delete(reply)
+        job_id = self.enqueue(tool, args, queue=queue, site=site, user=user, timeout=timeout,
+                              job_id=job_id, reply_to=reply)
+        got = self.r.blpop([reply], timeout=int(timeout) + 5)
+        if got is None:
+            raise FacTimeout("no result for job %s within %s s; it is still queued or running"
+                             % (job_id, timeout))
+        record = _unpack(got[1])
+        if record.get("status") != "Success":
+            raise FacError(record)
+        return record.get("result")
+
+    # ---- reading ----
+    def result(self, job_id):
+        """The result record (a dict), or None while the job is not final."""
+        data = self.r.get(self._key("result", job_id))
+        return _unpack(data) if data is not None else None
+
+    def status(self, job_id):
+        """{"state": ...} like fac-ctl status: finished | failed | canceled (+ "record"),
+        canceled (not final yet), running, queued, scheduled (+ "queue", "due_at"),
+        dead (+ "entry") or unknown; searched in that order."""
+        rec = self.result(job_id)
+        if rec is not None:
+            st = rec.get("status")
+            state = {"Success": "finished", "Canceled": "canceled"}.get(st, "failed")
+            return {"state": state, "record": rec}
+        score = self.r.zscore(self._key("canceled"), job_id)
+        if score is not None and score > _now_ms():
+            return {"state": "canceled"}
+        if any(self._in_inflight(q, job_id) for q in self.queues):
+            return {"state": "running"}
+        if any(self._list_find(self._qkey(q, "ready"), job_id) for q in self.queues):
+            return {"state": "queued"}
+        for q in self.queues:
+            found = self._zset_find(self._qkey(q, "delayed"), job_id)
+            if found:
+                return {"state": "scheduled", "queue": q, "due_at": int(found[1])}
+        for q in self.queues:
+            entry = self._list_find(self._qkey(q, "dead"), job_id)
+            if entry:
+                return {"state": "dead", "entry": _unpack(entry)}
+        return {"state": "unknown"}
+
+    def _has_id(self, element, job_id):
+        try:
+            obj = _unpack(element)
+        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+            return False
+        return isinstance(obj, dict) and obj.get("id") == job_id
+
+    def _list_find(self, key, job_id):
+        for start in range(0, 1 << 62, 1000):
+            page = self.r.lrange(key, start, start + 999)
+            if not page:
+                return None
+            for element in page:
+                if self._has_id(element, job_id):
+                    return element
+
+    def _zset_find(self, key, job_id):
+        for member, due in self.r.zscan_iter(key, count=1000):
+            if self._has_id(member, job_id):
+                return member, due
+        return None
+
+    def _in_inflight(self, queue, job_id):
+        pattern = self._qkey(queue, "inflight:*")
+        return any(self._list_find(k, job_id) for k in self.r.scan_iter(match=pattern, count=1000))
+
+    # ---- canceling ----
+    def cancel(self, job_id):
+        """Cancels a job like fac-ctl cancel; returns what happened: "ended" (it was
+        already final: nothing done), "scheduled" (taken out of its delayed zset and
+        finalized as Canceled), "queued_or_running" (a worker will not run it, or stops
+        it), "stopped" (its worker already finalized it) or "not_found" (the cancel
+        waits 24 h in case the job is enqueued)."""
+        if self.r.exists(self._key("result", job_id)):
+            return "ended"
+        now = _now_ms()
+        canceled = self._key("canceled")
+        self.r.zremrangebyscore(canceled, "-inf", now)
+        self.r.zadd(canceled, {job_id: now + CANCEL_TTL_MS})
+        self.r.publish(self._key("cancel"), job_id)
+        if self._cancel_scheduled(job_id):
+            self.r.zrem(canceled, job_id)
+            return "scheduled"
+        if any(self._in_inflight(q, job_id) or self._list_find(self._qkey(q, "ready"), job_id)
+               for q in self.queues):
+            return "queued_or_running"
+        if self.r.exists(self._key("result", job_id)):
+            return "stopped"
+        return "not_found"
+
+    def _cancel_scheduled(self, job_id):
+        for q in self.queues:
+            found = self._zset_find(self._qkey(q, "delayed"), job_id)
+            if found and self.r.zrem(self._qkey(q, "delayed"), found[0]) == 1:
+                self._finalize_unrun(_unpack(found[0]))
+                return True
+        return False
+
+    def _finalize_unrun(self, env):
+        """The Canceled record of a job that never ran, as fac-ctl writes it."""
+        now = _now_ms()
+        rec = msgpack.packb({
+            "v": PROTOCOL_VERSION, "id": env["id"], "status": "Canceled",
+            "error": {"type": "Canceled", "message": "canceled (fac_client) before it ran"},
+            "attempt": env.get("attempt", 0), "started_at": now, "ended_at": now,
+            "duration_ms": 0.0, "worker": "fac_client"}, use_bin_type=True)
+        pipe = self.r.pipeline()
+        pipe.set(self._key("result", env["id"]), rec, ex=self.result_ttl)
+        if env.get("reply_to"):
+            pipe.lpush(env["reply_to"], rec)
+            pipe.expire(env["reply_to"], self.reply_ttl)
+        if env.get("deduplicate"):
+            pipe.delete(self._key("unique", env["id"]))
+        pipe.execute()
