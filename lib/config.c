@@ -21,8 +21,10 @@
 
 #include "addr.h"
 #include "log.h"
+#include "sqltpl.h"
 
-/* T_OFFSTR: a string, or false meaning off (stored as ""). T_NUM: a plain number (double). T_JSON: any JSON object, kept as compact text.
+/* T_OFFSTR: a string, or false meaning off (stored as ""). T_NUM: a plain number (double).
+ * T_JSON: any JSON object, kept as compact text.
  * T_STRLIST: a char ** with its count at count_off and at least `min` items.
  * T_OBJ: a nested object with its own table. T_MAP: name → object, stored as an array
  * of elem_size structs whose first member is `char *name`, with its count at count_off.
@@ -79,7 +81,7 @@ static const struct cfg_entry tool_entries[] = {
     {"builtin", T_STR, TOOL(builtin), 0, 0, 0, KIND("builtin")},
     {"name", T_STR, TOOL(remote_name), 0, 0, 0, KIND("mcp")},
     {"url", T_STR, TOOL(url), 0, 0, 0, KIND("http")},
-    {"max_records", T_INT, TOOL(max_records), 0, BIG, 0, KIND("mcp http")},
+    {"max_records", T_INT, TOOL(max_records), 0, BIG, 0, KIND("mcp http sql")},
     {"connect_timeout", T_SECS, TOOL(connect_timeout), 0.001, 3600, 10, KIND("mcp http")},
     {"max_reply", T_SIZE, TOOL(max_reply), 1024, 1 << 30, 16 << 20, KIND("mcp http")},
     {"argv", LIST(argv, argc, 1, "exec")},
@@ -92,6 +94,8 @@ static const struct cfg_entry tool_entries[] = {
     {"max_output", T_SIZE, TOOL(max_output), 1024, 1 << 30, 10 << 20, KIND("exec")},
     {"max_stderr", T_SIZE, TOOL(max_stderr), 256, 64 << 20, 64 << 10, KIND("exec")},
     {"kill_grace", T_SECS, TOOL(kill_grace), 0, 3600, -1, KIND("exec")},
+    {"query", T_STR, TOOL(query), 0, 0, 0, KIND("sql")},
+    {"roles", LIST(roles, nroles, 1, "sql")},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -473,7 +477,7 @@ static bool ident_ok(const char *s, size_t max)
     return true;
 }
 
-static const char *const tool_kinds[] = {"builtin", "mcp", "http", "exec", NULL};
+static const char *const tool_kinds[] = {"builtin", "mcp", "http", "exec", "sql", NULL};
 
 static bool kind_takes(const char *kinds, const char *kind)
 {
@@ -502,7 +506,7 @@ static int check_kind_keys(struct ctx *x, const char *path, const struct tool_cf
 {
     if (!in_list(tool_kinds, t->kind))
         return fail(x, path, "kind \"%s\" is not supported by this build (supported: builtin, "
-                    "mcp, http, exec)", t->kind);
+                    "mcp, http, exec, sql)", t->kind);
     for (const struct cfg_entry *e = tool_entries; e->name; e++)
         if (e->kinds && !kind_takes(e->kinds, t->kind) && entry_is_set(e, t))
             return fail(x, path, "\"%s\" does not apply to a %s tool (only to: %s)", e->name,
@@ -568,6 +572,18 @@ static int finish_exec(struct ctx *x, const struct fac_config *c, const char *pa
     return 0;
 }
 
+#define SQL_DEFAULT_MAX_RECORDS 1000
+
+static int finish_sql(struct ctx *x, const char *path, struct tool_cfg *t)
+{
+    char sub[320], why[512];
+    snprintf(sub, sizeof sub, "%s.query", path);
+    if (!t->query) return fail(x, sub, "an sql tool needs query: a SELECT with %%(name)s placeholders");
+    if (sqltpl_check(t->query, why, sizeof why)) return fail(x, sub, "%s", why);
+    if (!t->max_records) t->max_records = SQL_DEFAULT_MAX_RECORDS;
+    return 0;
+}
+
 static int finish_tool(struct ctx *x, const struct fac_config *c, struct tool_cfg *t)
 {
     char path[256];
@@ -576,6 +592,7 @@ static int finish_tool(struct ctx *x, const struct fac_config *c, struct tool_cf
     if (t->timeout <= 0) t->timeout = c->tool_timeout;
     if (strcmp(t->kind, "builtin") == 0) return finish_builtin(x, c, path, t);
     if (strcmp(t->kind, "exec") == 0) return finish_exec(x, c, path, t);
+    if (strcmp(t->kind, "sql") == 0) return finish_sql(x, path, t);
     if (strcmp(t->kind, "http") == 0) {
         char sub[320];
         snprintf(sub, sizeof sub, "%s.url", path);

@@ -16,7 +16,7 @@
  * apply to a tool's kind is refused at load, so unused fields keep their defaults. */
 struct tool_cfg {
     char *name;
-    char *kind; /* "builtin", "mcp", "http", "exec" */
+    char *kind; /* "builtin", "mcp", "http", "exec", "sql" */
     double timeout;
     int64_t max_attempts;
     int64_t concurrency; /* jobs of this tool one worker runs at once; 0 = no own cap */
@@ -25,7 +25,7 @@ struct tool_cfg {
     /* mcp, http */
     char *remote_name;   /* mcp: FAC's tool name (key "name"); defaults to the tool's name */
     char *url;           /* http: absolute, or a path under the site's url */
-    int64_t max_records; /* clamps args.limit; 0 = no clamp */
+    int64_t max_records; /* mcp, http: clamps args.limit, 0 = no clamp; sql: rows returned */
     double connect_timeout;
     int64_t max_reply; /* bytes */
     /* exec */
@@ -42,6 +42,10 @@ struct tool_cfg {
     int64_t memory_limit, max_procs, max_output, max_stderr; /* 0 = unlimited (limits) */
     double cpu_limit;  /* 0 = unlimited */
     double kill_grace; /* SIGTERM → SIGKILL of the process group; default: top-level */
+    /* sql */
+    char *query;  /* read-only, with %(name)s placeholders (sqltpl.h) */
+    char **roles; /* the job's user needs one of them; NULL = no check */
+    size_t nroles;
 };
 
 struct site_db_cfg {

@@ -415,6 +415,7 @@ static void run(struct job *j)
     j->call.site = j->env.site;
     j->call.user = j->env.user;
     j->call.zone = &j->zone;
+    j->call.timeout = j->timeout_s;
     j->call.done = exec_done;
     j->cached = false;
     if (j->tool->cache_ttl > 0) {

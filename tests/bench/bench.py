@@ -16,6 +16,8 @@ One run starts ONE private redis-server (free port, temp dir) and measures, in o
        for FAC's MCP endpoint, through the worker's libcurl multi driver;
     5. with --audit mariadb (rows into a private mariadbd the bench starts),
        step 2 again with the audit off, for jobs/s with the audit on vs off.
+  --sql (on its own, like --promotion): `sql` tool jobs on a private mariadbd, single-row
+       reads by primary key one at a time (p50/p99), then jobs/s of the same reads.
   python-rq, once with the default forking `Worker` and once with `SimpleWorker`
     1. idle non-burst workers: idle memory, then latency (enqueue -> status
        `finished`, polled every 0.2 ms);
@@ -587,7 +589,7 @@ class Bench:
     def fac_bin(self):
         return os.path.join(self.args.build_dir, "fac-worker")
 
-    def fac_config(self, tag, workers, mcp_url=None, audit=None):
+    def fac_config(self, tag, workers, mcp_url=None, audit=None, extra=None):
         a = self.args
         audit = audit or a.audit
         cfg = {
@@ -613,6 +615,7 @@ class Bench:
                 "host": "127.0.0.1", "port": self.mariadb[1], "name": BENCH_DB, "password": "bench-pw"}
         else:
             cfg["audit"] = {"to": "none"}
+        cfg.update(extra or {})
         path = os.path.join(self.tmp, "fac-%s.json" % tag)
         with open(path, "w") as f:
             json.dump(cfg, f, indent=2)
@@ -626,8 +629,8 @@ class Bench:
                              % (path, p.returncode, p.stdout.decode("utf-8", "replace"),
                                 open(path).read()))
 
-    def fac_start(self, tag, workers, mcp_url=None, audit=None):
-        path, cfg = self.fac_config(tag, workers, mcp_url, audit)
+    def fac_start(self, tag, workers, mcp_url=None, audit=None, extra=None):
+        path, cfg = self.fac_config(tag, workers, mcp_url, audit, extra)
         self.fac_check_config(path)
         out = open(os.path.join(self.tmp, "fac-%s.out" % tag), "wb")
         cmd = [self.fac_bin(), "-c", path, "-w", str(workers)]
@@ -1507,6 +1510,8 @@ def parse_args(argv):
     ap.add_argument("--md-out", help="Markdown table (default <results-dir>/latest.md)")
     ap.add_argument("--raw", action="store_true", help="keep raw latency samples in the JSON")
     ap.add_argument("--keep-tmp", action="store_true", help="do not delete the temp dir (logs, configs, audit)")
+    ap.add_argument("--sql", action="store_true",
+                    help="only the sql tool benchmark (private mariadbd): results/sql.md")
     ap.add_argument("--promotion", action="store_true",
                     help="only fac-scheduler: promotion rate of due delayed jobs and promotion lag")
     ap.add_argument("--promotion-jobs", type=int, default=100000,
@@ -1571,10 +1576,109 @@ def main_promotion(a, argv):
     return 0
 
 
+SQL_TOOL = "todo_by_name"
+SQL_ROWS = 10000
+
+
+def sql_reads(bench, sup, n, warmup, one_at_a_time):
+    """n sql jobs reading one tabToDo row each: latencies (one at a time, enqueue -> reply)
+    or the seconds from the first LPUSH to the n-th reply (all enqueued at once)."""
+    r = redis.Redis(host="127.0.0.1", port=bench.port)
+    reply = "bench:sql-reply"
+    r.delete(reply)
+    lat, bad = [], []
+    t_start = time.perf_counter_ns()
+    pipe = r.pipeline(transaction=False)
+    for i in range(-warmup, n):
+        name = "TD-%05d" % (i % SQL_ROWS)
+        env = msgpack.packb({"v": 1, "id": "sql-%d-%d" % (one_at_a_time, i), "tool": SQL_TOOL,
+                             "site": MCP_SITE, "args": {"name": name}, "reply_to": reply})
+        if not one_at_a_time:
+            pipe.lpush(FAC_READY, env)
+            continue
+        t0 = time.perf_counter_ns()
+        r.lpush(FAC_READY, env)
+        got = r.blpop(reply, timeout=bench.args.job_timeout)
+        if got is None:
+            bench.fac_alive(sup, "sql latency")
+            raise BenchError("sql: no reply for %s\n%s" % (name, bench.fac_logs(sup)))
+        rec = msgpack.unpackb(got[1], raw=False)
+        if rec.get("status") != "Success" or rec["result"]["rows"][0]["name"] != name:
+            bad.append(rec)
+        if i >= 0:
+            lat.append(time.perf_counter_ns() - t0)
+    if not one_at_a_time:
+        t_start = time.perf_counter_ns()
+        pipe.execute()
+        for _ in range(n + warmup):
+            got = r.blpop(reply, timeout=bench.args.job_timeout)
+            if got is None:
+                raise BenchError("sql: replies stopped\n%s" % bench.fac_logs(sup))
+            rec = msgpack.unpackb(got[1], raw=False)
+            if rec.get("status") != "Success":
+                bad.append(rec)
+    if bad:
+        raise BenchError("sql: %d bad replies, first: %r" % (len(bad), bad[0]))
+    return lat if one_at_a_time else (time.perf_counter_ns() - t_start) / 1e9
+
+
+def main_sql(a, argv):
+    """--sql: single-row reads through `sql` tools on a private mariadbd (tests/fixtures)."""
+    bench = Bench(a)
+    atexit.register(bench.cleanup)
+    n = a.jobs or 20000
+    try:
+        bench.start_redis()
+        machine = machine_info(bench.r)
+        version = bench.start_mariadb()
+        with open(os.path.join(SQL_FIXTURES, "frappe_core_schema.sql")) as f:
+            bench.mysql(f.read(), db=BENCH_DB)
+        bench.mysql("INSERT INTO `tabToDo` (name, status, allocated_to, description) SELECT "
+                    "CONCAT('TD-', LPAD(seq, 5, '0')), 'Open', 'jane@example.com', 'row' "
+                    "FROM seq_0_to_%d;" % (SQL_ROWS - 1), db=BENCH_DB)
+        db = {"host": "127.0.0.1", "port": bench.mariadb[1], "name": BENCH_DB, "password": "bench-pw"}
+        query = ("SELECT name, status, allocated_to, description, modified FROM `tabToDo` "
+                 "WHERE name = %(name)s")
+        extra = {"sites": {MCP_SITE: {"db": db}},
+                 "tools": {SQL_TOOL: {"kind": "sql", "query": query, "timeout": 5}}}
+        sup, _ = bench.fac_start("sql", a.workers, audit="none", extra=extra)
+        bench.fac_wait_ready(sup, a.workers)
+        lat = lat_stats(sql_reads(bench, sup, a.latency_jobs, a.warmup, True))
+        log("sql: single-row reads one at a time: p50 %.3f ms p99 %.3f ms" % (lat["p50_ms"], lat["p99_ms"]))
+        secs = sql_reads(bench, sup, n, 0, False)
+        log("sql: %d reads, %d workers: %.0f jobs/s" % (n, a.workers, n / secs))
+        bench.fac_stop(sup)
+    except BenchError as e:
+        log("FAILED: %s" % e)
+        return 1
+    finally:
+        bench.cleanup()
+    cmd = " ".join(shlex.quote(x) for x in [sys.argv[0]] + list(argv))
+    lines = ["# sql tools: single-row reads", "",
+             "- command: `%s`" % cmd,
+             "- machine: %d CPUs (nproc), %s, redis-server %s, MariaDB %s"
+             % (machine["nproc"], machine["cpu_model"], machine["redis_version"], version),
+             "- tool: ``%s`` on a %d-row `tabToDo` (tests/fixtures/frappe_core_schema.sql), audit off"
+             % (query, SQL_ROWS),
+             "", "| measure | value |", "|---|---:|",
+             "| single-row read, one job at a time, enqueue -> reply: p50 / p99 (ms), %d jobs | %.3f / %.3f |"
+             % (lat["n"], lat["p50_ms"], lat["p99_ms"]),
+             "| single-row reads, %d jobs enqueued at once, %d workers x concurrency %d: jobs/s | %.0f |"
+             % (n, a.workers, a.concurrency, n / secs), ""]
+    print("\n".join(lines))
+    path = os.path.join(a.results_dir, "sql.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    print("results: %s" % path)
+    return 0
+
+
 def main(argv):
     a = parse_args(argv)
     if a.promotion:
         return main_promotion(a, argv)
+    if a.sql:
+        return main_sql(a, argv)
     if not a.skip_fac:
         fb = os.path.join(a.build_dir, "fac-worker")
         if not os.access(fb, os.X_OK):

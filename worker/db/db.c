@@ -267,6 +267,11 @@ bool db_no_backslash_escapes(const struct db_conn *c)
     return (st & SERVER_STATUS_NO_BACKSLASH_ESCAPES) != 0;
 }
 
+unsigned long db_thread_id(const struct db_conn *c)
+{
+    return c->m ? mysql_thread_id(c->m) : 0;
+}
+
 const char *db_where(const struct db_conn *c)
 {
     return c->where;

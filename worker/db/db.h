@@ -52,6 +52,8 @@ bool db_connected(const struct db_conn *c);
 bool db_busy(const struct db_conn *c);
 /* Whether the session quotes strings without backslash escapes (sql_mode). */
 bool db_no_backslash_escapes(const struct db_conn *c);
+/* The server's id of the session (what KILL takes); 0 while closed. */
+unsigned long db_thread_id(const struct db_conn *c);
 /* "user@host:port/db" or "user@/path.sock/db", for log lines (never the password). */
 const char *db_where(const struct db_conn *c);
 /* Closes the connection now, abandoning any operation (its callback is not called). */

@@ -9,7 +9,7 @@
 #include "mpjson.h"
 
 static const struct executor *const executors[] = {&exec_builtin, &exec_mcp, &exec_http,
-                                                  &exec_process};
+                                                  &exec_process, &exec_sql};
 
 const struct executor *exec_for(const struct tool_cfg *tool)
 {

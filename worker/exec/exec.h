@@ -25,6 +25,7 @@ struct exec_call {
     const msgpack_object *args; /* a map, or NULL for none */
     struct str job_id, site, user; /* from the envelope; site/user may be empty */
     msgpack_zone *zone;         /* where a result object may be allocated */
+    double timeout;             /* seconds: the tool's, or the envelope's when lower */
     exec_done_fn done;
 
     /* Outcome, filled by the executor before it calls done(). */
@@ -54,6 +55,6 @@ void exec_fail(struct exec_call *call, const char *status, const char *type, con
 /* Sets Success with v, converted to msgpack in call->zone. */
 void exec_succeed_json(struct exec_call *call, const json_t *v);
 
-extern const struct executor exec_builtin, exec_mcp, exec_http, exec_process;
+extern const struct executor exec_builtin, exec_mcp, exec_http, exec_process, exec_sql;
 
 #endif
