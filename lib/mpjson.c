@@ -80,14 +80,21 @@ static void write_double(struct buf *out, double d)
     buf_puts(out, tmp);
 }
 
+/* JSON keys are strings. A scalar key becomes its JSON text; a map or array key becomes
+ * a placeholder: quoting its JSON would escape every nested level again, and a key
+ * nested 32 deep would grow 2^32 times. */
 static void write_key(struct buf *out, const msgpack_object *k)
 {
     if (k->type == MSGPACK_OBJECT_STR) {
         mpjson_write_str(out, k->via.str.ptr, k->via.str.size);
         return;
     }
+    if (k->type == MSGPACK_OBJECT_MAP || k->type == MSGPACK_OBJECT_ARRAY) {
+        buf_puts(out, k->type == MSGPACK_OBJECT_MAP ? "\"[map]\"" : "\"[array]\"");
+        return;
+    }
     struct buf tmp = {0};
-    mpjson_write(&tmp, k, false); /* JSON keys are strings: quote the key's JSON text */
+    mpjson_write(&tmp, k, false);
     mpjson_write_str(out, tmp.data, tmp.len);
     buf_free(&tmp);
 }
