@@ -4,13 +4,15 @@
 #                   with demo jobs and show their results
 #   ./dev.sh test   install what is missing, build, run every test (ctest)
 # and the steps they share: ./dev.sh deps | build
+# ./dev.sh package builds the Debian package (fac-worker_VERSION_ARCH.deb) into build/
+# and prints its path.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config
           libhiredis-dev libev-dev libmsgpack-dev libmariadb-dev libcurl4-openssl-dev
           libjansson-dev libssl-dev libsystemd-dev libcmocka-dev libmicrohttpd-dev
-          clang libclang-rt-14-dev systemd
+          clang libclang-rt-14-dev systemd dpkg-dev
           redis-server mariadb-server
           python3-redis python3-msgpack python3-pytest python3-rq tmux)
 PY=/usr/bin/python3
@@ -49,6 +51,13 @@ run_tests() {
     echo "==> fuzzing (${FAC_FUZZ_SECONDS:-15} s per harness)"
     CC=clang CMAKE_ARGS="-DFAC_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug" BUILD="$BUILD-fuzz" build
     (cd "$BUILD-fuzz" && FAC_FUZZ_SECONDS=${FAC_FUZZ_SECONDS:-15} ctest --output-on-failure -j 2 -R '^fuzz\.')
+}
+
+package() {
+    # dpkg-shlibdeps (dpkg-dev) computes Depends; cpack's log is shown only on failure.
+    local log
+    log=$(cd "$BUILD" && cpack -G DEB 2>&1) || { echo "$log" >&2; return 1; }
+    sed -n 's/^CPack: - package: \(.*\) generated\.$/\1/p' <<<"$log"
 }
 
 free_port() {
@@ -137,5 +146,6 @@ case "${1:-}" in
     build) deps; build ;;
     test) shift; run_tests "$@" ;;
     demo) demo ;;
-    *) echo "usage: ./dev.sh demo | test | build | deps" >&2; exit 2 ;;
+    package) deps; build; package ;;
+    *) echo "usage: ./dev.sh demo | test | build | package | deps" >&2; exit 2 ;;
 esac
