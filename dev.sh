@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 PACKAGES=(build-essential cmake pkg-config
           libhiredis-dev libev-dev libmsgpack-dev libmariadb-dev libcurl4-openssl-dev
           libjansson-dev libssl-dev libsystemd-dev libcmocka-dev libmicrohttpd-dev
-          clang libclang-rt-14-dev systemd dpkg-dev
+          clang clang-format libclang-rt-14-dev systemd dpkg-dev
           redis-server mariadb-server
           python3-redis python3-msgpack python3-pytest python3-rq tmux)
 PY=/usr/bin/python3

@@ -37,7 +37,8 @@ static void usage(FILE *f)
           "  dead show JOB-ID\n"
           "  dead retry JOB-ID | --all [--queue Q] [--type T]\n"
           "  dead purge JOB-ID | --all [--queue Q] [--type T]\n"
-          "  cancel JOB-ID\n", f);
+          "  cancel JOB-ID\n",
+          f);
 }
 
 int die(int code, const char *fmt, ...)
@@ -74,9 +75,11 @@ static void random_id(char *out, size_t len)
 {
     unsigned char r[12];
     if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-        for (size_t i = 0; i < sizeof r; i++) r[i] = (unsigned char)(random() ^ mono_ns() >> i);
+        for (size_t i = 0; i < sizeof r; i++)
+            r[i] = (unsigned char)(random() ^ mono_ns() >> i);
     size_t n = 0;
-    for (size_t i = 0; i < sizeof r && n + 2 < len; i++) n += (size_t)snprintf(out + n, len - n, "%02x", r[i]);
+    for (size_t i = 0; i < sizeof r && n + 2 < len; i++)
+        n += (size_t)snprintf(out + n, len - n, "%02x", r[i]);
 }
 
 struct enqueue_opts {
@@ -104,8 +107,8 @@ static int push(struct ctl *x, const struct enqueue_opts *o, const char *id, con
     snprintf(ttl, sizeof ttl, "%d", o->deduplicate ? FAC_UNIQUE_TTL_S : 0);
     const char *where = o->at_front ? "front" : "back";
     const char *av[] = {rk, dk, uk, env->data, due, where, ttl, ch};
-    size_t al[] = {strlen(rk), strlen(dk), strlen(uk), env->len, strlen(due), strlen(where),
-                   strlen(ttl), strlen(ch)};
+    size_t al[] = {strlen(rk),  strlen(dk),    strlen(uk),  env->len,
+                   strlen(due), strlen(where), strlen(ttl), strlen(ch)};
     redisReply *r = script_run_sync(x->c, &script_enqueue, 3, 5, av, al);
     int rc = CTL_OK;
     if (!r || r->type != REDIS_REPLY_INTEGER)
@@ -120,29 +123,52 @@ static int push(struct ctl *x, const struct enqueue_opts *o, const char *id, con
 
 static int cmd_enqueue(struct ctl *x, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"queue", required_argument, NULL, 'q'},     {"site", required_argument, NULL, 's'},
-        {"user", required_argument, NULL, 'u'},      {"id", required_argument, NULL, 'i'},
-        {"timeout", required_argument, NULL, 't'},   {"max-attempts", required_argument, NULL, 'm'},
-        {"at-front", no_argument, NULL, 'f'},        {"wait", no_argument, NULL, 'w'},
-        {"wait-timeout", required_argument, NULL, 'W'}, {"in", required_argument, NULL, 'I'},
-        {"at", required_argument, NULL, 'A'},        {"deduplicate", no_argument, NULL, 'D'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"queue", required_argument, NULL, 'q'},
+                                         {"site", required_argument, NULL, 's'},
+                                         {"user", required_argument, NULL, 'u'},
+                                         {"id", required_argument, NULL, 'i'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"max-attempts", required_argument, NULL, 'm'},
+                                         {"at-front", no_argument, NULL, 'f'},
+                                         {"wait", no_argument, NULL, 'w'},
+                                         {"wait-timeout", required_argument, NULL, 'W'},
+                                         {"in", required_argument, NULL, 'I'},
+                                         {"at", required_argument, NULL, 'A'},
+                                         {"deduplicate", no_argument, NULL, 'D'},
+                                         {NULL, 0, NULL, 0}};
     int64_t ms;
     struct enqueue_opts o = {.queue = "default", .wait_timeout = 60};
     int c;
     optind = 0; /* glibc: 0 re-initialises getopt after main's "+" parse */
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'q': o.queue = optarg; break;
-        case 's': o.site = optarg; break;
-        case 'u': o.user = optarg; break;
-        case 'i': o.id = optarg; break;
-        case 't': o.timeout = atof(optarg); break;
-        case 'm': o.max_attempts = atol(optarg); break;
-        case 'f': o.at_front = true; break;
-        case 'w': o.wait = true; break;
-        case 'W': o.wait_timeout = atof(optarg); break;
+        case 'q':
+            o.queue = optarg;
+            break;
+        case 's':
+            o.site = optarg;
+            break;
+        case 'u':
+            o.user = optarg;
+            break;
+        case 'i':
+            o.id = optarg;
+            break;
+        case 't':
+            o.timeout = atof(optarg);
+            break;
+        case 'm':
+            o.max_attempts = atol(optarg);
+            break;
+        case 'f':
+            o.at_front = true;
+            break;
+        case 'w':
+            o.wait = true;
+            break;
+        case 'W':
+            o.wait_timeout = atof(optarg);
+            break;
         case 'I':
             if ((ms = when_parse_in(optarg)) < 0)
                 return die(CTL_USAGE, "--in takes a duration such as 30s, 5m, 2h or 1d, got \"%s\"",
@@ -151,12 +177,18 @@ static int cmd_enqueue(struct ctl *x, int argc, char **argv)
             break;
         case 'A':
             if ((ms = when_parse_at(optarg)) < 0)
-                return die(CTL_USAGE, "--at takes an ISO-8601 time (2026-11-28T02:00:00Z) or epoch "
-                           "seconds, got \"%s\"", optarg);
+                return die(CTL_USAGE,
+                           "--at takes an ISO-8601 time (2026-11-28T02:00:00Z) or epoch "
+                           "seconds, got \"%s\"",
+                           optarg);
             o.due = ms;
             break;
-        case 'D': o.deduplicate = true; break;
-        default: usage(stderr); return CTL_USAGE;
+        case 'D':
+            o.deduplicate = true;
+            break;
+        default:
+            usage(stderr);
+            return CTL_USAGE;
         }
     }
     if (argc - optind != 2) {
@@ -220,8 +252,10 @@ static int cmd_enqueue(struct ctl *x, int argc, char **argv)
     redisReply *r = redisCommand(x->c, "BLPOP %s %f", reply, o.wait_timeout);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         freeReplyObject(r);
-        return die(CTL_WAIT_TIMEOUT, "no result for job %s within %g s; it is still queued or "
-                   "running: check with 'fac-ctl status %s'", id, o.wait_timeout, id);
+        return die(CTL_WAIT_TIMEOUT,
+                   "no result for job %s within %g s; it is still queued or "
+                   "running: check with 'fac-ctl status %s'",
+                   id, o.wait_timeout, id);
     }
     const redisReply *rec = r->element[1];
     print_msgpack_json(rec->str, rec->len);
@@ -329,8 +363,9 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
         size_t off = 0;
         bool read = msgpack_unpack(r->str, r->len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS;
         const msgpack_object *st = read ? mp_get(&o, "status") : NULL;
-        puts(mp_str_eq(st, FAC_ST_SUCCESS) ? "finished"
-             : mp_str_eq(st, FAC_ST_CANCELED) ? "canceled" : "failed");
+        puts(mp_str_eq(st, FAC_ST_SUCCESS)    ? "finished"
+             : mp_str_eq(st, FAC_ST_CANCELED) ? "canceled"
+                                              : "failed");
         msgpack_zone_destroy(&z);
         print_msgpack_json(r->str, r->len);
         freeReplyObject(r);
@@ -413,10 +448,11 @@ json_t *stats_json(struct ctl *x)
     char k[FAC_KEY_MAX];
     for (size_t i = 0; i < x->cfg->nqueues; i++) {
         const char *q = x->cfg->queues[i];
-        json_array_append_new(queues, json_pack("{s:s,s:I,s:I,s:I}", "name", q, "ready",
-                                                (json_int_t)llen(x, key_ready(k, x->cfg->prefix, q)),
-                                                "inflight", (json_int_t)inflight_total(x, q), "dead",
-                                                (json_int_t)llen(x, key_dead(k, x->cfg->prefix, q))));
+        json_array_append_new(queues,
+                              json_pack("{s:s,s:I,s:I,s:I}", "name", q, "ready",
+                                        (json_int_t)llen(x, key_ready(k, x->cfg->prefix, q)),
+                                        "inflight", (json_int_t)inflight_total(x, q), "dead",
+                                        (json_int_t)llen(x, key_dead(k, x->cfg->prefix, q))));
     }
     redisReply *r = redisCommand(x->c, "ZRANGE %s 0 -1 WITHSCORES", key_workers(k, x->cfg->prefix));
     int64_t now = now_ms();
@@ -467,11 +503,10 @@ static int cmd_stats(struct ctl *x, int argc, char **argv)
                jint(v, "ready"), jint(v, "inflight"), jint(v, "dead"));
     printf("\n%-28s %8s %-9s %8s %10s %8s %9s\n", "WORKER", "PID", "STATE", "RUNNING", "JOBS",
            "FAILED", "RSS(MB)");
-    json_array_foreach(json_object_get(s, "workers"), i, v)
-        printf("%-28s %8lld %-9s %8lld %10lld %8lld %9.1f\n",
-               json_string_value(json_object_get(v, "id")), jint(v, "pid"),
-               json_string_value(json_object_get(v, "state")) ?: "?", jint(v, "running"),
-               jint(v, "jobs_done"), jint(v, "jobs_failed"), (double)jint(v, "rss") / 1048576.0);
+    json_array_foreach(json_object_get(s, "workers"), i, v) printf(
+        "%-28s %8lld %-9s %8lld %10lld %8lld %9.1f\n", json_string_value(json_object_get(v, "id")),
+        jint(v, "pid"), json_string_value(json_object_get(v, "state")) ?: "?", jint(v, "running"),
+        jint(v, "jobs_done"), jint(v, "jobs_failed"), (double)jint(v, "rss") / 1048576.0);
     json_decref(s);
     return CTL_OK;
 }
@@ -487,11 +522,21 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': path = optarg; break;
-        case 'r': redis_url = optarg; break;
-        case 'p': prefix = optarg; break;
-        case 'h': usage(stdout); return CTL_OK;
-        default: usage(stderr); return CTL_USAGE;
+        case 'c':
+            path = optarg;
+            break;
+        case 'r':
+            redis_url = optarg;
+            break;
+        case 'p':
+            prefix = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CTL_OK;
+        default:
+            usage(stderr);
+            return CTL_USAGE;
         }
     }
     if (optind >= argc) {
@@ -521,12 +566,18 @@ int main(int argc, char **argv)
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     int rc;
-    if (strcmp(cmd, "enqueue") == 0) rc = cmd_enqueue(&x, sub_argc, sub_argv);
-    else if (strcmp(cmd, "status") == 0) rc = cmd_status(&x, sub_argc, sub_argv);
-    else if (strcmp(cmd, "stats") == 0) rc = cmd_stats(&x, sub_argc, sub_argv);
-    else if (strcmp(cmd, "top") == 0) rc = cmd_top(&x, sub_argc, sub_argv);
-    else if (strcmp(cmd, "dead") == 0) rc = cmd_dead(&x, sub_argc, sub_argv);
-    else if (strcmp(cmd, "cancel") == 0) rc = cmd_cancel(&x, sub_argc, sub_argv);
+    if (strcmp(cmd, "enqueue") == 0)
+        rc = cmd_enqueue(&x, sub_argc, sub_argv);
+    else if (strcmp(cmd, "status") == 0)
+        rc = cmd_status(&x, sub_argc, sub_argv);
+    else if (strcmp(cmd, "stats") == 0)
+        rc = cmd_stats(&x, sub_argc, sub_argv);
+    else if (strcmp(cmd, "top") == 0)
+        rc = cmd_top(&x, sub_argc, sub_argv);
+    else if (strcmp(cmd, "dead") == 0)
+        rc = cmd_dead(&x, sub_argc, sub_argv);
+    else if (strcmp(cmd, "cancel") == 0)
+        rc = cmd_cancel(&x, sub_argc, sub_argv);
     else {
         usage(stderr);
         rc = CTL_USAGE;

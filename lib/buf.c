@@ -11,7 +11,8 @@ void buf_reserve(struct buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap) return;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1) cap *= 2;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
     char *p = realloc(b->data, cap);
     if (!p) {
         fputs("fac: out of memory\n", stderr);
@@ -67,7 +68,8 @@ size_t fmt_i64(char *out, int64_t v)
     } while (u);
     size_t len = 0;
     if (v < 0) out[len++] = '-';
-    while (n) out[len++] = tmp[--n];
+    while (n)
+        out[len++] = tmp[--n];
     return len;
 }
 
@@ -103,7 +105,8 @@ void buf_put_fixed6(struct buf *b, double v)
     buf_put_i64(b, micro / 1000000);
     char frac[8] = {'.'};
     int64_t f = micro % 1000000;
-    for (int i = 6; i >= 1; i--, f /= 10) frac[i] = (char)('0' + f % 10);
+    for (int i = 6; i >= 1; i--, f /= 10)
+        frac[i] = (char)('0' + f % 10);
     buf_append(b, frac, 7);
 }
 

@@ -29,8 +29,20 @@
  * T_OBJ: a nested object with its own table. T_MAP: name → object, stored as an array
  * of elem_size structs whose first member is `char *name`, with its count at count_off.
  * T_LIST: an array of objects, stored the same way (a name, if any, is an entry). */
-enum cfg_type { T_STR, T_OFFSTR, T_INT, T_SIZE, T_SECS, T_NUM, T_BOOL, T_JSON, T_STRLIST, T_OBJ, T_MAP,
-                T_LIST };
+enum cfg_type {
+    T_STR,
+    T_OFFSTR,
+    T_INT,
+    T_SIZE,
+    T_SECS,
+    T_NUM,
+    T_BOOL,
+    T_JSON,
+    T_STRLIST,
+    T_OBJ,
+    T_MAP,
+    T_LIST
+};
 
 struct ctx;
 
@@ -172,10 +184,8 @@ static const struct cfg_entry top_entries[] = {
     {"dead_after", T_SECS, TOP(dead_after), 1, 86400, 30, NULL},
     {"retry_backoff", T_OBJ, TOP(retry_backoff), 0, 0, 0, NULL, retry_entries, 0, 0},
     {"cron", T_LIST, TOP(cron), 0, 0, 0, NULL, cron_entries, sizeof(struct cron_cfg), TOP(ncron)},
-    {"tools", T_MAP, TOP(tools), 0, 0, 0, NULL, tool_entries, sizeof(struct tool_cfg),
-     TOP(ntools)},
-    {"sites", T_MAP, TOP(sites), 0, 0, 0, NULL, site_entries, sizeof(struct site_cfg),
-     TOP(nsites)},
+    {"tools", T_MAP, TOP(tools), 0, 0, 0, NULL, tool_entries, sizeof(struct tool_cfg), TOP(ntools)},
+    {"sites", T_MAP, TOP(sites), 0, 0, 0, NULL, site_entries, sizeof(struct site_cfg), TOP(nsites)},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -205,14 +215,21 @@ static int fail(struct ctx *x, const char *path, const char *fmt, ...)
 static const char *json_kind(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
     }
 }
 
@@ -222,14 +239,28 @@ int64_t config_parse_size(const char *s)
     errno = 0;
     double v = strtod(s, &end);
     if (end == s || errno || !isfinite(v) || v < 0) return -1;
-    while (*end == ' ') end++;
+    while (*end == ' ')
+        end++;
     double mult = 1;
     switch (toupper((unsigned char)*end)) {
-    case 'K': mult = 1024.0; end++; break;
-    case 'M': mult = 1024.0 * 1024; end++; break;
-    case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
-    case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
-    default: break;
+    case 'K':
+        mult = 1024.0;
+        end++;
+        break;
+    case 'M':
+        mult = 1024.0 * 1024;
+        end++;
+        break;
+    case 'G':
+        mult = 1024.0 * 1024 * 1024;
+        end++;
+        break;
+    case 'T':
+        mult = 1024.0 * 1024 * 1024 * 1024;
+        end++;
+        break;
+    default:
+        break;
     }
     if (toupper((unsigned char)*end) == 'I') end++; /* MiB */
     if (toupper((unsigned char)*end) == 'B') end++;
@@ -250,7 +281,7 @@ static int set_number(struct ctx *x, const char *path, const struct cfg_entry *e
     } else if (json_is_number(v)) {
         *out = json_number_value(v);
     } else {
-        const char *want = e->type == T_SIZE ? "a size (bytes or \"512MB\")"
+        const char *want = e->type == T_SIZE   ? "a size (bytes or \"512MB\")"
                            : e->type == T_SECS ? "a number of seconds"
                            : e->type == T_NUM  ? "a number"
                                                : "an integer";
@@ -263,14 +294,15 @@ static int set_number(struct ctx *x, const char *path, const struct cfg_entry *e
     return 0;
 }
 
-static int parse_table(struct ctx *x, const char *prefix, const struct cfg_entry *tab,
-                       json_t *obj, void *base);
+static int parse_table(struct ctx *x, const char *prefix, const struct cfg_entry *tab, json_t *obj,
+                       void *base);
 static void apply_defaults(const struct cfg_entry *tab, void *base);
 
 static int parse_strlist(struct ctx *x, const char *path, const struct cfg_entry *e, json_t *v,
                          void *base)
 {
-    if (!json_is_array(v)) return fail(x, path, "expected an array of strings, got %s", json_kind(v));
+    if (!json_is_array(v))
+        return fail(x, path, "expected an array of strings, got %s", json_kind(v));
     size_t n = json_array_size(v);
     if (n < (size_t)e->min) return fail(x, path, "expected a non-empty array, got an empty array");
     char **items = calloc(n + 1, sizeof *items); /* NULL-terminated, as execve wants argv */
@@ -289,8 +321,10 @@ static int check_queue_names(struct ctx *x, const char *path, char **items, size
     for (size_t i = 0; i < n; i++) {
         const char *s = items[i];
         if (!*s || strlen(s) > 64 || strpbrk(s, "{} \t\r\n"))
-            return fail(x, path, "item %zu must be a queue name of 1-64 characters without "
-                        "braces or spaces", i);
+            return fail(x, path,
+                        "item %zu must be a queue name of 1-64 characters without "
+                        "braces or spaces",
+                        i);
         for (size_t k = 0; k < i; k++)
             if (strcmp(items[k], s) == 0) return fail(x, path, "queue \"%s\" is listed twice", s);
     }
@@ -310,7 +344,8 @@ static char *alloc_elems(const struct cfg_entry *e, void *base, size_t n)
     char *arr = calloc(n ? n : 1, e->elem_size);
     *(void **)((char *)base + e->off) = arr;
     *(size_t *)((char *)base + e->count_off) = n;
-    for (size_t i = 0; i < n; i++) apply_defaults(e->sub, arr + e->elem_size * i);
+    for (size_t i = 0; i < n; i++)
+        apply_defaults(e->sub, arr + e->elem_size * i);
     return arr;
 }
 
@@ -344,7 +379,8 @@ static int parse_map(struct ctx *x, const char *path, const struct cfg_entry *e,
 static int parse_list(struct ctx *x, const char *path, const struct cfg_entry *e, json_t *v,
                       void *base)
 {
-    if (!json_is_array(v)) return fail(x, path, "expected an array of objects, got %s", json_kind(v));
+    if (!json_is_array(v))
+        return fail(x, path, "expected an array of objects, got %s", json_kind(v));
     char *arr = alloc_elems(e, base, json_array_size(v));
     for (size_t i = 0; i < json_array_size(v); i++) {
         char sub[512];
@@ -362,17 +398,20 @@ static int parse_entry(struct ctx *x, const char *path, const struct cfg_entry *
     switch (e->type) {
     case T_STR:
     case T_OFFSTR:
-        if (e->type == T_OFFSTR && json_is_false(v)) v = json_string("");
+        if (e->type == T_OFFSTR && json_is_false(v))
+            v = json_string("");
         else if (!json_is_string(v))
             return fail(x, path, "expected a string%s, got %s",
                         e->type == T_OFFSTR ? " or false" : "", json_kind(v));
-        else json_incref(v);
+        else
+            json_incref(v);
         free(*(char **)field);
         *(char **)field = strdup(json_string_value(v));
         json_decref(v);
         return 0;
     case T_BOOL:
-        if (!json_is_boolean(v)) return fail(x, path, "expected true or false, got %s", json_kind(v));
+        if (!json_is_boolean(v))
+            return fail(x, path, "expected true or false, got %s", json_kind(v));
         *(bool *)field = json_is_true(v);
         return 0;
     case T_INT:
@@ -390,12 +429,15 @@ static int parse_entry(struct ctx *x, const char *path, const struct cfg_entry *
         free(*(char **)field);
         *(char **)field = json_dumps(v, JSON_COMPACT);
         return 0;
-    case T_STRLIST: return parse_strlist(x, path, e, v, base);
+    case T_STRLIST:
+        return parse_strlist(x, path, e, v, base);
     case T_OBJ:
         if (!json_is_object(v)) return fail(x, path, "expected an object, got %s", json_kind(v));
         return parse_table(x, path, e->sub, v, field);
-    case T_MAP: return parse_map(x, path, e, v, base);
-    case T_LIST: return parse_list(x, path, e, v, base);
+    case T_MAP:
+        return parse_map(x, path, e, v, base);
+    case T_LIST:
+        return parse_list(x, path, e, v, base);
     }
     return fail(x, path, "internal: unknown entry type");
 }
@@ -408,8 +450,8 @@ static void list_names(const struct cfg_entry *tab, char *out, size_t outlen)
         n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", e->name);
 }
 
-static int parse_table(struct ctx *x, const char *prefix, const struct cfg_entry *tab,
-                       json_t *obj, void *base)
+static int parse_table(struct ctx *x, const char *prefix, const struct cfg_entry *tab, json_t *obj,
+                       void *base)
 {
     const char *key;
     json_t *v;
@@ -418,7 +460,8 @@ static int parse_table(struct ctx *x, const char *prefix, const struct cfg_entry
         char path[256];
         snprintf(path, sizeof path, "%s%s%s", prefix ? prefix : "", prefix ? "." : "", key);
         const struct cfg_entry *e = tab;
-        while (e->name && strcmp(e->name, key) != 0) e++;
+        while (e->name && strcmp(e->name, key) != 0)
+            e++;
         if (!e->name) {
             char known[1024];
             list_names(tab, known, sizeof known);
@@ -437,16 +480,27 @@ static void apply_defaults(const struct cfg_entry *tab, void *base)
         switch (e->type) {
         case T_STR:
         case T_OFFSTR:
-        case T_JSON: *(char **)field = e->dstr ? strdup(e->dstr) : NULL; break;
-        case T_BOOL: *(bool *)field = e->dnum != 0; break;
+        case T_JSON:
+            *(char **)field = e->dstr ? strdup(e->dstr) : NULL;
+            break;
+        case T_BOOL:
+            *(bool *)field = e->dnum != 0;
+            break;
         case T_INT:
-        case T_SIZE: *(int64_t *)field = (int64_t)e->dnum; break;
+        case T_SIZE:
+            *(int64_t *)field = (int64_t)e->dnum;
+            break;
         case T_SECS:
-        case T_NUM: *(double *)field = e->dnum; break;
-        case T_OBJ: apply_defaults(e->sub, field); break;
+        case T_NUM:
+            *(double *)field = e->dnum;
+            break;
+        case T_OBJ:
+            apply_defaults(e->sub, field);
+            break;
         case T_STRLIST:
         case T_MAP:
-        case T_LIST: break; /* empty unless given; finish() fills queues and tools */
+        case T_LIST:
+            break; /* empty unless given; finish() fills queues and tools */
         }
     }
 }
@@ -456,7 +510,8 @@ static void default_queues(struct fac_config *c)
     static const char *const q[] = {"short", "default", "long"};
     c->nqueues = 3;
     c->queues = calloc(3, sizeof *c->queues);
-    for (int i = 0; i < 3; i++) c->queues[i] = strdup(q[i]);
+    for (int i = 0; i < 3; i++)
+        c->queues[i] = strdup(q[i]);
 }
 
 static void default_tools(struct fac_config *c)
@@ -493,20 +548,27 @@ static bool entry_is_set(const struct cfg_entry *e, const void *base)
     const char *field = (const char *)base + e->off;
     switch (e->type) {
     case T_STR:
-    case T_OFFSTR: return *(char *const *)field != NULL;
-    case T_STRLIST: return *(char **const *)field != NULL;
+    case T_OFFSTR:
+        return *(char *const *)field != NULL;
+    case T_STRLIST:
+        return *(char **const *)field != NULL;
     case T_INT:
-    case T_SIZE: return *(const int64_t *)field != (int64_t)e->dnum;
-    case T_SECS: return *(const double *)field != e->dnum;
-    default: return false;
+    case T_SIZE:
+        return *(const int64_t *)field != (int64_t)e->dnum;
+    case T_SECS:
+        return *(const double *)field != e->dnum;
+    default:
+        return false;
     }
 }
 
 static int check_kind_keys(struct ctx *x, const char *path, const struct tool_cfg *t)
 {
     if (!in_list(tool_kinds, t->kind))
-        return fail(x, path, "kind \"%s\" is not supported by this build (supported: builtin, "
-                    "mcp, http, exec, sql)", t->kind);
+        return fail(x, path,
+                    "kind \"%s\" is not supported by this build (supported: builtin, "
+                    "mcp, http, exec, sql)",
+                    t->kind);
     for (const struct cfg_entry *e = tool_entries; e->name; e++)
         if (e->kinds && !kind_takes(e->kinds, t->kind) && entry_is_set(e, t))
             return fail(x, path, "\"%s\" does not apply to a %s tool (only to: %s)", e->name,
@@ -519,11 +581,15 @@ static int finish_builtin(struct ctx *x, const struct fac_config *c, const char 
 {
     if (!t->builtin) t->builtin = strdup(t->name);
     if (in_list(test_builtins, t->builtin) && !c->test_tools)
-        return fail(x, path, "builtin \"%s\" is for tests only: set \"test_tools\": true "
-                    "to allow it", t->builtin);
+        return fail(x, path,
+                    "builtin \"%s\" is for tests only: set \"test_tools\": true "
+                    "to allow it",
+                    t->builtin);
     if (!in_list(safe_builtins, t->builtin) && !in_list(test_builtins, t->builtin))
-        return fail(x, path, "unknown builtin \"%s\" (known: echo, noop, sleep, fail, leak, "
-                    "hang); set \"builtin\" to one of them", t->builtin);
+        return fail(x, path,
+                    "unknown builtin \"%s\" (known: echo, noop, sleep, fail, leak, "
+                    "hang); set \"builtin\" to one of them",
+                    t->builtin);
     return 0;
 }
 
@@ -560,14 +626,17 @@ static int finish_exec(struct ctx *x, const struct fac_config *c, const char *pa
     snprintf(sub, sizeof sub, "%s.argv", path);
     if (!t->argv) return fail(x, sub, "an exec tool needs argv: the program and its arguments");
     if (!strchr(t->argv[0], '/'))
-        return fail(x, sub, "\"%s\" must be a path (e.g. /usr/bin/%s): exec tools never search "
-                    "PATH", t->argv[0], t->argv[0]);
+        return fail(x, sub,
+                    "\"%s\" must be a path (e.g. /usr/bin/%s): exec tools never search "
+                    "PATH",
+                    t->argv[0], t->argv[0]);
     if (t->kill_grace < 0) t->kill_grace = c->kill_grace;
     snprintf(sub, sizeof sub, "%s.run_as", path);
     if (t->run_as && resolve_run_as(x, sub, t)) return -1;
     snprintf(sub, sizeof sub, "%s.max_procs", path);
     if (t->max_procs && geteuid() == 0 && (!t->has_run_as || t->run_uid == 0))
-        return fail(x, sub, "RLIMIT_NPROC does not hold processes of root: set \"run_as\" to a "
+        return fail(x, sub,
+                    "RLIMIT_NPROC does not hold processes of root: set \"run_as\" to a "
                     "dedicated user");
     return 0;
 }
@@ -578,7 +647,8 @@ static int finish_sql(struct ctx *x, const char *path, struct tool_cfg *t)
 {
     char sub[320], why[512];
     snprintf(sub, sizeof sub, "%s.query", path);
-    if (!t->query) return fail(x, sub, "an sql tool needs query: a SELECT with %%(name)s placeholders");
+    if (!t->query)
+        return fail(x, sub, "an sql tool needs query: a SELECT with %%(name)s placeholders");
     if (sqltpl_check(t->query, why, sizeof why)) return fail(x, sub, "%s", why);
     if (!t->max_records) t->max_records = SQL_DEFAULT_MAX_RECORDS;
     return 0;
@@ -596,8 +666,10 @@ static int finish_tool(struct ctx *x, const struct fac_config *c, struct tool_cf
     if (strcmp(t->kind, "http") == 0) {
         char sub[320];
         snprintf(sub, sizeof sub, "%s.url", path);
-        if (!t->url) return fail(x, sub, "an http tool needs url: a path such as "
-                                 "/api/method/myapp.api.run, or a full http(s):// URL");
+        if (!t->url)
+            return fail(x, sub,
+                        "an http tool needs url: a path such as "
+                        "/api/method/myapp.api.run, or a full http(s):// URL");
         if (t->url[0] != '/' && strncmp(t->url, "http://", 7) && strncmp(t->url, "https://", 8))
             return fail(x, sub, "must start with /, http:// or https://");
     }
@@ -621,8 +693,10 @@ static int check_cron_entry(struct ctx *x, struct fac_config *c, size_t i)
     if (!e->name || !e->schedule || !e->tool)
         return fail(x, path, "needs \"name\", \"schedule\" and \"tool\"");
     if (!ident_ok(e->name, 100)) /* it is part of job ids: cron:<name>:<slot> */
-        return fail(x, path, "name \"%s\" must be 1-100 printable characters without spaces "
-                    "or braces", e->name);
+        return fail(x, path,
+                    "name \"%s\" must be 1-100 printable characters without spaces "
+                    "or braces",
+                    e->name);
     for (size_t k = 0; k < i; k++)
         if (strcmp(c->cron[k].name, e->name) == 0)
             return fail(x, path, "name \"%s\" is used twice", e->name);
@@ -664,9 +738,12 @@ static int finish(struct ctx *x, struct fac_config *c)
     char why[256];
     if (*c->metrics && addr_parse(c->metrics, NULL, why, sizeof why))
         return fail(x, "metrics", "%s; or false to turn the endpoint off", why);
-    if (strcmp(c->audit.to, "jsonl") && strcmp(c->audit.to, "mariadb") && strcmp(c->audit.to, "none"))
-        return fail(x, "audit.to", "\"%s\" is not supported: use \"jsonl\", \"mariadb\" or "
-                    "\"none\"", c->audit.to);
+    if (strcmp(c->audit.to, "jsonl") && strcmp(c->audit.to, "mariadb") &&
+        strcmp(c->audit.to, "none"))
+        return fail(x, "audit.to",
+                    "\"%s\" is not supported: use \"jsonl\", \"mariadb\" or "
+                    "\"none\"",
+                    c->audit.to);
     for (size_t i = 0; i < c->nsites; i++) {
         struct site_cfg *s = &c->sites[i];
         char path[256];
@@ -725,15 +802,20 @@ static void free_table(const struct cfg_entry *tab, void *base)
         switch (e->type) {
         case T_STR:
         case T_OFFSTR:
-        case T_JSON: free(*(char **)field); break;
+        case T_JSON:
+            free(*(char **)field);
+            break;
         case T_STRLIST: {
             char **items = *(char ***)field;
             size_t n = *(size_t *)((char *)base + e->count_off);
-            for (size_t i = 0; items && i < n; i++) free(items[i]);
+            for (size_t i = 0; items && i < n; i++)
+                free(items[i]);
             free(items);
             break;
         }
-        case T_OBJ: free_table(e->sub, field); break;
+        case T_OBJ:
+            free_table(e->sub, field);
+            break;
         case T_MAP:
         case T_LIST: {
             char *arr = *(char **)field;
@@ -745,7 +827,8 @@ static void free_table(const struct cfg_entry *tab, void *base)
             free(arr);
             break;
         }
-        default: break;
+        default:
+            break;
         }
     }
 }
@@ -800,9 +883,11 @@ int config_tool_limits(struct tool_cfg *t, json_t *obj, const char *file, const 
         char path[256];
         snprintf(path, sizeof path, "%s.%s", prefix, key);
         const struct cfg_entry *e = tool_entries;
-        while (e->name && strcmp(e->name, key) != 0) e++;
+        while (e->name && strcmp(e->name, key) != 0)
+            e++;
         if (!e->name || e->type == T_STR || e->type == T_STRLIST)
-            return fail(&x, path, "not a limit (timeout, max_attempts, concurrency, cache_ttl, "
+            return fail(&x, path,
+                        "not a limit (timeout, max_attempts, concurrency, cache_ttl, "
                         "max_records, memory_limit, ...): what a tool runs is set in the "
                         "fac-worker config only");
         if (e->kinds && !kind_takes(e->kinds, t->kind))

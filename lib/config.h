@@ -40,7 +40,7 @@ struct tool_cfg {
     uid_t run_uid;
     gid_t run_gid;
     int64_t memory_limit, max_procs, max_output, max_stderr; /* 0 = unlimited (limits) */
-    double cpu_limit;  /* 0 = unlimited */
+    double cpu_limit;                                        /* 0 = unlimited */
     double kill_grace; /* SIGTERM → SIGKILL of the process group; default: top-level */
     /* sql */
     char *query;  /* read-only, with %(name)s placeholders (sqltpl.h) */
@@ -52,8 +52,8 @@ struct site_db_cfg {
     char *host;
     int64_t port;
     char *socket;
-    char *name; /* Frappe's database name, which is also its DB user */
-    char *user; /* defaults to name */
+    char *name;                     /* Frappe's database name, which is also its DB user */
+    char *user;                     /* defaults to name */
     char *password, *password_file; /* secret: never log */
 };
 
@@ -92,9 +92,9 @@ struct retry_cfg {
 };
 
 struct fac_config {
-    char *path; /* the file it came from, NULL for built-in defaults */
+    char *path;       /* the file it came from, NULL for built-in defaults */
     char *bench_path; /* a Frappe bench whose own config is read too (lib/bench.h) */
-    char *redis; /* URL; may hold a password: never log it, use redis_url_display */
+    char *redis;      /* URL; may hold a password: never log it, use redis_url_display */
     char *redis_password_file;
     char *prefix;
     char **queues;
@@ -130,8 +130,8 @@ const struct site_cfg *config_site(const struct fac_config *c, const char *name,
  * file and prefix. Returns 0 or -1. */
 struct json_t;
 struct site_cfg *config_add_site(struct fac_config *c, const char *name);
-int config_tool_limits(struct tool_cfg *t, struct json_t *obj, const char *file,
-                       const char *prefix, char *err, size_t errlen);
+int config_tool_limits(struct tool_cfg *t, struct json_t *obj, const char *file, const char *prefix,
+                       char *err, size_t errlen);
 /* "512MB" → bytes; returns -1 when s is not a size. */
 int64_t config_parse_size(const char *s);
 

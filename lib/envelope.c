@@ -47,17 +47,26 @@ static bool has_control(struct str s)
 static const char *type_name(const msgpack_object *v)
 {
     switch (v->type) {
-    case MSGPACK_OBJECT_NIL: return "nil";
-    case MSGPACK_OBJECT_BOOLEAN: return "a boolean";
+    case MSGPACK_OBJECT_NIL:
+        return "nil";
+    case MSGPACK_OBJECT_BOOLEAN:
+        return "a boolean";
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "an integer";
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return "an integer";
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return "a float";
-    case MSGPACK_OBJECT_STR: return "a string";
-    case MSGPACK_OBJECT_ARRAY: return "an array";
-    case MSGPACK_OBJECT_MAP: return "a map";
-    case MSGPACK_OBJECT_BIN: return "binary";
-    default: return "an extension type";
+    case MSGPACK_OBJECT_FLOAT64:
+        return "a float";
+    case MSGPACK_OBJECT_STR:
+        return "a string";
+    case MSGPACK_OBJECT_ARRAY:
+        return "an array";
+    case MSGPACK_OBJECT_MAP:
+        return "a map";
+    case MSGPACK_OBJECT_BIN:
+        return "binary";
+    default:
+        return "an extension type";
     }
 }
 
@@ -67,7 +76,10 @@ struct str_field {
     size_t off;
     uint32_t max;
 };
-#define SF(k, m) {#k, offsetof(struct envelope, k), m}
+#define SF(k, m)                                                                                   \
+    {                                                                                              \
+#k, offsetof(struct envelope, k), m                                                        \
+    }
 static const struct str_field str_fields[] = {
     SF(site, 255),       SF(user, 255),       SF(reply_to, 512),   SF(client_id, 255),
     SF(session_id, 255), SF(ip_address, 255), SF(source_app, 255),
@@ -178,8 +190,10 @@ enum envelope_status envelope_decode(const char *data, size_t len, size_t max_pa
 {
     memset(e, 0, sizeof *e);
     if (len > max_payload) {
-        snprintf(err, errlen, "the envelope has %zu bytes, over max_payload (%zu): put large "
-                 "data somewhere else and pass a reference", len, max_payload);
+        snprintf(err, errlen,
+                 "the envelope has %zu bytes, over max_payload (%zu): put large "
+                 "data somewhere else and pass a reference",
+                 len, max_payload);
         return ENV_TOO_LARGE;
     }
     enum mp_check_status st = mp_check(data, len, FAC_MAX_NESTING);
@@ -220,9 +234,12 @@ enum envelope_status envelope_decode(const char *data, size_t len, size_t max_pa
 const char *envelope_error_type(enum envelope_status st)
 {
     switch (st) {
-    case ENV_DECODE: return FAC_ERR_DECODE;
-    case ENV_TOO_LARGE: return FAC_ERR_TOO_LARGE;
-    default: return FAC_ERR_INVALID;
+    case ENV_DECODE:
+        return FAC_ERR_DECODE;
+    case ENV_TOO_LARGE:
+        return FAC_ERR_TOO_LARGE;
+    default:
+        return FAC_ERR_INVALID;
     }
 }
 
@@ -232,12 +249,14 @@ void envelope_pack_errors(msgpack_packer *pk, const struct envelope *e,
     const msgpack_object *old = e ? e->errors : NULL;
     uint32_t n = old ? old->via.array.size : 0;
     msgpack_pack_array(pk, n + (last != NULL));
-    for (uint32_t i = 0; i < n; i++) msgpack_pack_object(pk, old->via.array.ptr[i]);
+    for (uint32_t i = 0; i < n; i++)
+        msgpack_pack_object(pk, old->via.array.ptr[i]);
     if (!last) return;
     size_t len = last->message.n;
     if (len > ERROR_MESSAGE_MAX) { /* clip without cutting a UTF-8 sequence */
         len = ERROR_MESSAGE_MAX;
-        while (len > 0 && ((unsigned char)last->message.p[len] & 0xc0) == 0x80) len--;
+        while (len > 0 && ((unsigned char)last->message.p[len] & 0xc0) == 0x80)
+            len--;
     }
     msgpack_pack_map(pk, 4);
     mp_pack_kv_int(pk, "attempt", last->attempt);
@@ -258,7 +277,8 @@ void envelope_rewrite(const struct envelope *e, const struct envelope_update *u,
     msgpack_packer_init(&pk, out, buf_msgpack_write);
     const msgpack_object_map *m = &e->root.via.map;
     uint32_t keep = 0;
-    for (uint32_t i = 0; i < m->size; i++) keep += !replaced(&m->ptr[i].key, u);
+    for (uint32_t i = 0; i < m->size; i++)
+        keep += !replaced(&m->ptr[i].key, u);
     msgpack_pack_map(&pk, keep + 1 + (u->max_attempts != 0) + (u->error != NULL));
     for (uint32_t i = 0; i < m->size; i++) {
         if (replaced(&m->ptr[i].key, u)) continue;

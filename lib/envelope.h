@@ -23,11 +23,11 @@ struct envelope {
     struct str id, tool;        /* required */
     const msgpack_object *args; /* a map, or NULL for none */
     struct str site, user, reply_to, client_id, session_id, ip_address, source_app;
-    double timeout;       /* seconds; 0 = not given */
-    int64_t attempt;      /* 0-based */
-    int64_t max_attempts; /* 0 = not given */
-    int64_t enqueued_at;  /* ms; 0 = not given */
-    bool deduplicate;     /* the producer holds P:unique:<id> until the job is final */
+    double timeout;               /* seconds; 0 = not given */
+    int64_t attempt;              /* 0-based */
+    int64_t max_attempts;         /* 0 = not given */
+    int64_t enqueued_at;          /* ms; 0 = not given */
+    bool deduplicate;             /* the producer holds P:unique:<id> until the job is final */
     const msgpack_object *errors; /* an array of earlier attempts' errors, or NULL */
 };
 

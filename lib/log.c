@@ -76,9 +76,12 @@ int log_level_parse(const char *s, enum log_level *out)
 
 int log_format_parse(const char *s, enum log_format *out)
 {
-    if (strcmp(s, "text") == 0) *out = LOG_TEXT;
-    else if (strcmp(s, "json") == 0) *out = LOG_JSON;
-    else return -1;
+    if (strcmp(s, "text") == 0)
+        *out = LOG_TEXT;
+    else if (strcmp(s, "json") == 0)
+        *out = LOG_JSON;
+    else
+        return -1;
     return 0;
 }
 
@@ -107,10 +110,14 @@ static void put_json(struct line *l, const char *s, size_t n)
         unsigned char c = (unsigned char)s[i];
         size_t k = c < 0x80 ? 1 : utf8_seq((const unsigned char *)s + i, n - i);
         char esc[8];
-        if (c == '"' || c == '\\') put(l, (char[]){'\\', (char)c}, 2);
-        else if (c < 0x20) put(l, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", c));
-        else if (k == 0) put(l, "\\ufffd", 6);
-        else put(l, s + i, k);
+        if (c == '"' || c == '\\')
+            put(l, (char[]){'\\', (char)c}, 2);
+        else if (c < 0x20)
+            put(l, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", c));
+        else if (k == 0)
+            put(l, "\\ufffd", 6);
+        else
+            put(l, s + i, k);
         i += k ? k : 1;
     }
 }
@@ -139,13 +146,16 @@ static void put_fields(struct line *l, const char *msg)
 {
     for (const char *p = msg; *p;) {
         const char *k = p;
-        while (islower((unsigned char)*p) || *p == '_') p++;
+        while (islower((unsigned char)*p) || *p == '_')
+            p++;
         size_t kl = (size_t)(p - k);
         if (kl && *p == '=' && (k == msg || k[-1] == ' ') && !is_base_key(k, kl)) {
             const char *v = ++p;
-            while (*p && *p != ' ') p++;
+            while (*p && *p != ' ')
+                p++;
             size_t vl = (size_t)(p - v);
-            while (vl && strchr(",;:", v[vl - 1])) vl--;
+            while (vl && strchr(",;:", v[vl - 1]))
+                vl--;
             put(l, ",\"", 2);
             put(l, k, kl);
             put(l, "\":", 2);
@@ -154,8 +164,10 @@ static void put_fields(struct line *l, const char *msg)
             put_json(l, v, vl);
             if (!num) put(l, "\"", 1);
         }
-        while (*p && *p != ' ') p++;
-        while (*p == ' ') p++;
+        while (*p && *p != ' ')
+            p++;
+        while (*p == ' ')
+            p++;
     }
 }
 
@@ -164,8 +176,11 @@ static void format_json(struct line *l, const char *ts, enum log_level lvl, cons
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     char head[256];
-    put(l, head, (size_t)snprintf(head, sizeof head, "{\"ts\":\"%s\",\"level\":\"%s\",\"role\":\"%s\","
-                                  "\"pid\":%d,\"msg\":\"", ts, names[lvl], L.role, (int)getpid()));
+    put(l, head,
+        (size_t)snprintf(head, sizeof head,
+                         "{\"ts\":\"%s\",\"level\":\"%s\",\"role\":\"%s\","
+                         "\"pid\":%d,\"msg\":\"",
+                         ts, names[lvl], L.role, (int)getpid()));
     put_json(l, msg, strlen(msg));
     put(l, "\"", 1);
     put_fields(l, msg);
@@ -177,8 +192,9 @@ static void format_text(struct line *l, const char *ts, enum log_level lvl, cons
                         const char *file, int line)
 {
     char head[160];
-    put(l, head, (size_t)snprintf(head, sizeof head, "%s %s %s[%d] ", ts, level_names[lvl],
-                                  L.role, (int)getpid()));
+    put(l, head,
+        (size_t)snprintf(head, sizeof head, "%s %s %s[%d] ", ts, level_names[lvl], L.role,
+                         (int)getpid()));
     put(l, msg, strlen(msg));
     if (file) put(l, head, (size_t)snprintf(head, sizeof head, " (%s:%d)", file, line));
 }
@@ -191,16 +207,17 @@ void log_write(enum log_level lvl, const char *file, int line, const char *fmt, 
     struct tm tm;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(tv.tv_usec / 1000));
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     struct line l = {.n = 0};
-    if (L.format == LOG_JSON) format_json(&l, ts, lvl, msg, file, line);
-    else format_text(&l, ts, lvl, msg, file, line);
+    if (L.format == LOG_JSON)
+        format_json(&l, ts, lvl, msg, file, line);
+    else
+        format_text(&l, ts, lvl, msg, file, line);
     l.b[l.n++] = '\n';
     ssize_t w = write(L.fd, l.b, l.n);
     (void)w; /* nowhere left to report a failed log write */

@@ -19,32 +19,100 @@ static bool mp_head_of(uint8_t b, struct mp_head *h)
 {
     memset(h, 0, sizeof *h);
     if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) return true;
-    if (b >= 0x80 && b <= 0x8f) { h->kind = 2; h->count = b & 0x0f; return true; }
-    if (b >= 0x90 && b <= 0x9f) { h->kind = 1; h->count = b & 0x0f; return true; }
-    if (b >= 0xa0 && b <= 0xbf) { h->fixed = b & 0x1f; return true; }
+    if (b >= 0x80 && b <= 0x8f) {
+        h->kind = 2;
+        h->count = b & 0x0f;
+        return true;
+    }
+    if (b >= 0x90 && b <= 0x9f) {
+        h->kind = 1;
+        h->count = b & 0x0f;
+        return true;
+    }
+    if (b >= 0xa0 && b <= 0xbf) {
+        h->fixed = b & 0x1f;
+        return true;
+    }
     switch (b) {
-    case 0xc4: case 0xd9: h->lenbytes = 1; return true;
-    case 0xc5: case 0xda: h->lenbytes = 2; return true;
-    case 0xc6: case 0xdb: h->lenbytes = 4; return true;
-    case 0xc7: h->lenbytes = 1; h->kind = 3; return true;
-    case 0xc8: h->lenbytes = 2; h->kind = 3; return true;
-    case 0xc9: h->lenbytes = 4; h->kind = 3; return true;
-    case 0xca: h->fixed = 4; return true;
-    case 0xcb: h->fixed = 8; return true;
-    case 0xcc: case 0xd0: h->fixed = 1; return true;
-    case 0xcd: case 0xd1: h->fixed = 2; return true;
-    case 0xce: case 0xd2: h->fixed = 4; return true;
-    case 0xcf: case 0xd3: h->fixed = 8; return true;
-    case 0xd4: h->fixed = 2; return true;
-    case 0xd5: h->fixed = 3; return true;
-    case 0xd6: h->fixed = 5; return true;
-    case 0xd7: h->fixed = 9; return true;
-    case 0xd8: h->fixed = 17; return true;
-    case 0xdc: h->lenbytes = 2; h->kind = 1; return true;
-    case 0xdd: h->lenbytes = 4; h->kind = 1; return true;
-    case 0xde: h->lenbytes = 2; h->kind = 2; return true;
-    case 0xdf: h->lenbytes = 4; h->kind = 2; return true;
-    default: return false; /* 0xc1 */
+    case 0xc4:
+    case 0xd9:
+        h->lenbytes = 1;
+        return true;
+    case 0xc5:
+    case 0xda:
+        h->lenbytes = 2;
+        return true;
+    case 0xc6:
+    case 0xdb:
+        h->lenbytes = 4;
+        return true;
+    case 0xc7:
+        h->lenbytes = 1;
+        h->kind = 3;
+        return true;
+    case 0xc8:
+        h->lenbytes = 2;
+        h->kind = 3;
+        return true;
+    case 0xc9:
+        h->lenbytes = 4;
+        h->kind = 3;
+        return true;
+    case 0xca:
+        h->fixed = 4;
+        return true;
+    case 0xcb:
+        h->fixed = 8;
+        return true;
+    case 0xcc:
+    case 0xd0:
+        h->fixed = 1;
+        return true;
+    case 0xcd:
+    case 0xd1:
+        h->fixed = 2;
+        return true;
+    case 0xce:
+    case 0xd2:
+        h->fixed = 4;
+        return true;
+    case 0xcf:
+    case 0xd3:
+        h->fixed = 8;
+        return true;
+    case 0xd4:
+        h->fixed = 2;
+        return true;
+    case 0xd5:
+        h->fixed = 3;
+        return true;
+    case 0xd6:
+        h->fixed = 5;
+        return true;
+    case 0xd7:
+        h->fixed = 9;
+        return true;
+    case 0xd8:
+        h->fixed = 17;
+        return true;
+    case 0xdc:
+        h->lenbytes = 2;
+        h->kind = 1;
+        return true;
+    case 0xdd:
+        h->lenbytes = 4;
+        h->kind = 1;
+        return true;
+    case 0xde:
+        h->lenbytes = 2;
+        h->kind = 2;
+        return true;
+    case 0xdf:
+        h->lenbytes = 4;
+        h->kind = 2;
+        return true;
+    default:
+        return false; /* 0xc1 */
     }
 }
 
@@ -70,7 +138,8 @@ enum mp_check_status mp_check(const void *data, size_t len, int max_depth)
         if (h.lenbytes) {
             if (len - pos < h.lenbytes) return MP_TRUNCATED;
             n = 0;
-            for (unsigned i = 0; i < h.lenbytes; i++) n = (n << 8) | p[pos++];
+            for (unsigned i = 0; i < h.lenbytes; i++)
+                n = (n << 8) | p[pos++];
         }
         if (h.kind == 1 || h.kind == 2) {
             if (h.kind == 2) n *= 2;
@@ -90,12 +159,18 @@ enum mp_check_status mp_check(const void *data, size_t len, int max_depth)
 const char *mp_check_reason(enum mp_check_status st)
 {
     switch (st) {
-    case MP_OK: return "valid";
-    case MP_EMPTY: return "the element is empty";
-    case MP_TRUNCATED: return "the msgpack data is truncated or a length is larger than the data";
-    case MP_BAD_BYTE: return "the data is not msgpack (byte 0xc1 is never valid)";
-    case MP_TOO_DEEP: return "the msgpack data is nested deeper than 32 levels";
-    case MP_TRAILING: return "extra bytes follow the first msgpack object: push exactly one map per element";
+    case MP_OK:
+        return "valid";
+    case MP_EMPTY:
+        return "the element is empty";
+    case MP_TRUNCATED:
+        return "the msgpack data is truncated or a length is larger than the data";
+    case MP_BAD_BYTE:
+        return "the data is not msgpack (byte 0xc1 is never valid)";
+    case MP_TOO_DEEP:
+        return "the msgpack data is nested deeper than 32 levels";
+    case MP_TRAILING:
+        return "extra bytes follow the first msgpack object: push exactly one map per element";
     }
     return "invalid msgpack";
 }
@@ -147,7 +222,8 @@ struct packed_kv {
 
 static int packed_kv_cmp(const void *a, const void *b)
 {
-    const struct buf *x = &((const struct packed_kv *)a)->key, *y = &((const struct packed_kv *)b)->key;
+    const struct buf *x = &((const struct packed_kv *)a)->key,
+                     *y = &((const struct packed_kv *)b)->key;
     int c = memcmp(x->data, y->data, x->len < y->len ? x->len : y->len);
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
@@ -174,13 +250,20 @@ static void pack_canonical_map(msgpack_packer *pk, const msgpack_object_map *m)
 void mp_pack_canonical(msgpack_packer *pk, const msgpack_object *o)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_MAP: pack_canonical_map(pk, &o->via.map); return;
+    case MSGPACK_OBJECT_MAP:
+        pack_canonical_map(pk, &o->via.map);
+        return;
     case MSGPACK_OBJECT_ARRAY:
         msgpack_pack_array(pk, o->via.array.size);
-        for (uint32_t i = 0; i < o->via.array.size; i++) mp_pack_canonical(pk, &o->via.array.ptr[i]);
+        for (uint32_t i = 0; i < o->via.array.size; i++)
+            mp_pack_canonical(pk, &o->via.array.ptr[i]);
         return;
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: msgpack_pack_double(pk, o->via.f64); return;
-    default: msgpack_pack_object(pk, *o); return; /* integers already pack shortest */
+    case MSGPACK_OBJECT_FLOAT64:
+        msgpack_pack_double(pk, o->via.f64);
+        return;
+    default:
+        msgpack_pack_object(pk, *o);
+        return; /* integers already pack shortest */
     }
 }

@@ -43,11 +43,16 @@ void mpjson_write_str(struct buf *out, const char *s, size_t n)
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             buf_append(out, esc, 2);
-        } else if (c == '\n') buf_puts(out, "\\n");
-        else if (c == '\r') buf_puts(out, "\\r");
-        else if (c == '\t') buf_puts(out, "\\t");
-        else if (c < 0x20) buf_printf(out, "\\u%04x", c);
-        else buf_puts(out, "\\ufffd"); /* invalid UTF-8 byte */
+        } else if (c == '\n')
+            buf_puts(out, "\\n");
+        else if (c == '\r')
+            buf_puts(out, "\\r");
+        else if (c == '\t')
+            buf_puts(out, "\\t");
+        else if (c < 0x20)
+            buf_printf(out, "\\u%04x", c);
+        else
+            buf_puts(out, "\\ufffd"); /* invalid UTF-8 byte */
         i++;
     }
     buf_append(out, p + n - run, run);
@@ -60,8 +65,8 @@ static void write_base64(struct buf *out, const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s;
     buf_putc(out, '"');
     for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
+        uint32_t v =
+            (uint32_t)p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
         char q[4] = {tab[v >> 18 & 63], tab[v >> 12 & 63], i + 1 < n ? tab[v >> 6 & 63] : '=',
                      i + 2 < n ? tab[v & 63] : '='};
         buf_append(out, q, 4);
@@ -102,17 +107,31 @@ static void write_key(struct buf *out, const msgpack_object *k)
 void mpjson_write(struct buf *out, const msgpack_object *o, bool redact)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL: buf_puts(out, "null"); return;
-    case MSGPACK_OBJECT_BOOLEAN: buf_puts(out, o->via.boolean ? "true" : "false"); return;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: buf_printf(out, "%" PRIu64, o->via.u64); return;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: buf_printf(out, "%" PRId64, o->via.i64); return;
+    case MSGPACK_OBJECT_NIL:
+        buf_puts(out, "null");
+        return;
+    case MSGPACK_OBJECT_BOOLEAN:
+        buf_puts(out, o->via.boolean ? "true" : "false");
+        return;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        buf_printf(out, "%" PRIu64, o->via.u64);
+        return;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        buf_printf(out, "%" PRId64, o->via.i64);
+        return;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-        if (isfinite(o->via.f64)) write_double(out, o->via.f64);
-        else buf_puts(out, "null");
+        if (isfinite(o->via.f64))
+            write_double(out, o->via.f64);
+        else
+            buf_puts(out, "null");
         return;
-    case MSGPACK_OBJECT_STR: mpjson_write_str(out, o->via.str.ptr, o->via.str.size); return;
-    case MSGPACK_OBJECT_BIN: write_base64(out, o->via.bin.ptr, o->via.bin.size); return;
+    case MSGPACK_OBJECT_STR:
+        mpjson_write_str(out, o->via.str.ptr, o->via.str.size);
+        return;
+    case MSGPACK_OBJECT_BIN:
+        write_base64(out, o->via.bin.ptr, o->via.bin.size);
+        return;
     case MSGPACK_OBJECT_ARRAY:
         buf_putc(out, '[');
         for (uint32_t i = 0; i < o->via.array.size; i++) {
@@ -136,7 +155,9 @@ void mpjson_write(struct buf *out, const msgpack_object *o, bool redact)
         }
         buf_putc(out, '}');
         return;
-    default: buf_puts(out, "null"); return; /* extension types have no JSON form */
+    default:
+        buf_puts(out, "null");
+        return; /* extension types have no JSON form */
     }
 }
 
@@ -161,12 +182,24 @@ static void pack_json(msgpack_packer *pk, const json_t *v)
         json_array_foreach(v, i, x) pack_json(pk, x);
         return;
     }
-    case JSON_STRING: mp_pack_strn(pk, json_string_value(v), json_string_length(v)); return;
-    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(v)); return;
-    case JSON_REAL: msgpack_pack_double(pk, json_real_value(v)); return;
-    case JSON_TRUE: msgpack_pack_true(pk); return;
-    case JSON_FALSE: msgpack_pack_false(pk); return;
-    default: msgpack_pack_nil(pk); return;
+    case JSON_STRING:
+        mp_pack_strn(pk, json_string_value(v), json_string_length(v));
+        return;
+    case JSON_INTEGER:
+        msgpack_pack_int64(pk, json_integer_value(v));
+        return;
+    case JSON_REAL:
+        msgpack_pack_double(pk, json_real_value(v));
+        return;
+    case JSON_TRUE:
+        msgpack_pack_true(pk);
+        return;
+    case JSON_FALSE:
+        msgpack_pack_false(pk);
+        return;
+    default:
+        msgpack_pack_nil(pk);
+        return;
     }
 }
 

@@ -16,8 +16,10 @@ void record_pack_result(struct buf *out, const struct result_rec *r)
     mp_pack_kv_str(&pk, "status", r->status, strlen(r->status));
     if (strcmp(r->status, FAC_ST_SUCCESS) == 0) {
         mp_pack_cstr(&pk, "result");
-        if (r->result) msgpack_pack_object(&pk, *r->result);
-        else msgpack_pack_nil(&pk);
+        if (r->result)
+            msgpack_pack_object(&pk, *r->result);
+        else
+            msgpack_pack_nil(&pk);
     } else {
         mp_pack_cstr(&pk, "error");
         msgpack_pack_map(&pk, 2);

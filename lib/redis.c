@@ -22,8 +22,7 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-            hexval(s[i + 2]) >= 0) {
+        if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
         }
@@ -47,7 +46,8 @@ static int read_password_file(const char *path, struct redis_target *t, char *er
         snprintf(err, errlen, "redis_password_file %s: cannot read it: %m", path);
         return -1;
     }
-    while (n > 0 && (t->password[n - 1] == '\n' || t->password[n - 1] == '\r')) n--;
+    while (n > 0 && (t->password[n - 1] == '\n' || t->password[n - 1] == '\r'))
+        n--;
     t->password[n] = '\0';
     return 0;
 }
@@ -145,8 +145,9 @@ int redis_target_parse(const char *url, const char *password_file, struct redis_
     else if (strncmp(url, "unix://", 7) == 0)
         rc = parse_unix(url + 7, t, err, errlen);
     else {
-        snprintf(err, errlen, "redis URL must start with redis:// or unix:// (e.g. "
-                              "redis://127.0.0.1:11000/0)");
+        snprintf(err, errlen,
+                 "redis URL must start with redis:// or unix:// (e.g. "
+                 "redis://127.0.0.1:11000/0)");
         return -1;
     }
     if (rc == 0 && password_file) rc = read_password_file(password_file, t, err, errlen);
@@ -169,7 +170,8 @@ int redis_auth_argv(const struct redis_target *t, const char **argv, size_t *len
     argv[n++] = "AUTH";
     if (t->user[0]) argv[n++] = t->user;
     argv[n++] = t->password;
-    for (int i = 0; i < n; i++) lens[i] = strlen(argv[i]);
+    for (int i = 0; i < n; i++)
+        lens[i] = strlen(argv[i]);
     return n;
 }
 
@@ -212,8 +214,10 @@ redisContext *redis_connect_sync(const struct redis_target *t, double timeout_s,
             return fail_with(c, st, REDIS_CONNECT_DOWN);
         }
         if (r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "Redis at %s refused the credentials (%.80s): check the "
-                     "password in the redis URL or redis_password_file", where, r->str);
+            snprintf(err, errlen,
+                     "Redis at %s refused the credentials (%.80s): check the "
+                     "password in the redis URL or redis_password_file",
+                     where, r->str);
             freeReplyObject(r);
             return fail_with(c, st, REDIS_CONNECT_AUTH);
         }

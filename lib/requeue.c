@@ -28,7 +28,9 @@ static int move(redisContext *c, const char *from, const char *to, const char *g
                 int64_t cap)
 {
     return script_move_sync(c, from, to, gone, (struct str){old, (uint32_t)oldn},
-                            (struct str){nw, (uint32_t)nwn}, mode, cap) < 0 ? -1 : 0;
+                            (struct str){nw, (uint32_t)nwn}, mode, cap) < 0
+               ? -1
+               : 0;
 }
 
 static bool result_exists(redisContext *c, const char *prefix, struct str id)
@@ -50,9 +52,13 @@ static int bury(redisContext *c, const struct fac_config *cfg, const char *q, co
     struct buf rec = {0}, dead = {0};
     int64_t now = now_ms();
     if (e && e->id.n) {
-        struct result_rec rr = {.id = e->id, .status = "Error", .err_type = type,
+        struct result_rec rr = {.id = e->id,
+                                .status = "Error",
+                                .err_type = type,
                                 .err_msg = {reason, (uint32_t)strlen(reason)},
-                                .attempt = e->attempt, .started_at = now, .ended_at = now,
+                                .attempt = e->attempt,
+                                .started_at = now,
+                                .ended_at = now,
                                 .worker = wid};
         record_pack_result(&rec, &rr);
         char rk[FAC_KEY_MAX];
@@ -62,14 +68,20 @@ static int bury(redisContext *c, const struct fac_config *cfg, const char *q, co
         if (e->reply_to.n) {
             freeReplyObject(redisCommand(c, "LPUSH %b %b", e->reply_to.p, (size_t)e->reply_to.n,
                                          rec.data, rec.len));
-            freeReplyObject(redisCommand(c, "EXPIRE %b %lld", e->reply_to.p,
-                                         (size_t)e->reply_to.n, (long long)cfg->reply_ttl));
+            freeReplyObject(redisCommand(c, "EXPIRE %b %lld", e->reply_to.p, (size_t)e->reply_to.n,
+                                         (long long)cfg->reply_ttl));
         }
     }
-    struct dead_rec d = {.id = e ? e->id : (struct str){0}, .queue = q, .reason = reason,
-                         .err_type = type, .worker = wid, .attempt = e ? e->attempt : -1,
-                         .failed_at = now, .job = {job->str, (uint32_t)job->len},
-                         .history = e, .last = death};
+    struct dead_rec d = {.id = e ? e->id : (struct str){0},
+                         .queue = q,
+                         .reason = reason,
+                         .err_type = type,
+                         .worker = wid,
+                         .attempt = e ? e->attempt : -1,
+                         .failed_at = now,
+                         .job = {job->str, (uint32_t)job->len},
+                         .history = e,
+                         .last = death};
     record_pack_dead(&dead, &d);
     char uk[FAC_KEY_MAX];
     const char *unique = e && e->deduplicate ? key_unique(uk, cfg->prefix, e->id.p, e->id.n) : NULL;
@@ -111,7 +123,8 @@ static int requeue_one(redisContext *c, const struct fac_config *cfg, const char
     struct attempt_error death = {e.attempt, FAC_ERR_WORKER_LOST, {lost, (uint32_t)ln}, now_ms()};
     if (e.attempt + 1 >= limit && !result_exists(c, cfg->prefix, e.id)) {
         char reason[300];
-        snprintf(reason, sizeof reason, "job %.*s killed its worker %d times (last: %s); it is "
+        snprintf(reason, sizeof reason,
+                 "job %.*s killed its worker %d times (last: %s); it is "
                  "not run again: fix the tool or its input, then retry it from the dead list",
                  (int)e.id.n, e.id.p, (int)(e.attempt + 1), wid);
         log_warn("poison job id=%.*s tool=%.*s deaths=%d: moved to the dead list", (int)e.id.n,
@@ -140,11 +153,13 @@ static char **worker_queues(redisContext *c, const struct fac_config *cfg, const
     char **out;
     if (!list) {
         out = calloc(cfg->nqueues, sizeof *out);
-        for (size_t i = 0; i < cfg->nqueues; i++) out[i] = strdup(cfg->queues[i]);
+        for (size_t i = 0; i < cfg->nqueues; i++)
+            out[i] = strdup(cfg->queues[i]);
         *n = cfg->nqueues;
     } else {
         size_t cap = 1;
-        for (const char *p = list; *p; p++) cap += *p == ',';
+        for (const char *p = list; *p; p++)
+            cap += *p == ',';
         out = calloc(cap, sizeof *out);
         *n = 0;
         char *dup = strdup(list), *save = NULL;
@@ -185,7 +200,8 @@ static int requeue_locked(redisContext *c, const struct fac_config *cfg, const c
         freeReplyObject(redisCommand(c, "ZREM %s %s", key_workers(k, cfg->prefix), wid));
         freeReplyObject(redisCommand(c, "DEL %s", key_worker(k, cfg->prefix, wid)));
     }
-    for (size_t i = 0; i < nq; i++) free(queues[i]);
+    for (size_t i = 0; i < nq; i++)
+        free(queues[i]);
     free(queues);
     return rc;
 }
@@ -238,7 +254,8 @@ int requeue_orphans(redisContext *c, const struct fac_config *cfg, char *err, si
             return -1;
         }
         log_info("rescued the jobs of worker %s, which died with an earlier supervisor: "
-                 "requeued=%d dead=%d", wid, st.requeued, st.dead);
+                 "requeued=%d dead=%d",
+                 wid, st.requeued, st.dead);
         rescued++;
     }
     freeReplyObject(r);

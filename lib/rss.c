@@ -10,8 +10,10 @@
 static ssize_t read_proc(pid_t pid, const char *file, char *buf, size_t len)
 {
     char path[64];
-    if (pid) snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
-    else snprintf(path, sizeof path, "/proc/self/%s", file);
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    else
+        snprintf(path, sizeof path, "/proc/self/%s", file);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     ssize_t n = read(fd, buf, len - 1);

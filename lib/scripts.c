@@ -38,37 +38,35 @@ struct script script_move = {
 
 /* Adds a job to a delayed zset; wakes the scheduler only when it is due before every
  * job already there (the scheduler sleeps until the earliest one). */
-#define LUA_SCHEDULE                                                                       \
-    "local function schedule(zset, due, job, channel)\n"                                   \
-    "  local head = redis.call('ZRANGE', zset, 0, 0, 'WITHSCORES')\n"                      \
-    "  redis.call('ZADD', zset, due, job)\n"                                               \
-    "  if #head == 0 or tonumber(due) < tonumber(head[2]) then\n"                          \
-    "    redis.call('PUBLISH', channel, due)\n"                                            \
-    "  end\n"                                                                              \
+#define LUA_SCHEDULE                                                                               \
+    "local function schedule(zset, due, job, channel)\n"                                           \
+    "  local head = redis.call('ZRANGE', zset, 0, 0, 'WITHSCORES')\n"                              \
+    "  redis.call('ZADD', zset, due, job)\n"                                                       \
+    "  if #head == 0 or tonumber(due) < tonumber(head[2]) then\n"                                  \
+    "    redis.call('PUBLISH', channel, due)\n"                                                    \
+    "  end\n"                                                                                      \
     "end\n"
 
 struct script script_enqueue = {
     "enqueue",
-    LUA_SCHEDULE
-    "if tonumber(ARGV[4]) > 0 and\n"
-    "   not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then return 0 end\n"
-    "if tonumber(ARGV[2]) > 0 then\n"
-    "  schedule(KEYS[2], ARGV[2], ARGV[1], ARGV[5])\n"
-    "elseif ARGV[3] == 'front' then\n"
-    "  redis.call('RPUSH', KEYS[1], ARGV[1])\n"
-    "else\n"
-    "  redis.call('LPUSH', KEYS[1], ARGV[1])\n"
-    "end\n"
-    "return 1\n",
+    LUA_SCHEDULE "if tonumber(ARGV[4]) > 0 and\n"
+                 "   not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then return 0 end\n"
+                 "if tonumber(ARGV[2]) > 0 then\n"
+                 "  schedule(KEYS[2], ARGV[2], ARGV[1], ARGV[5])\n"
+                 "elseif ARGV[3] == 'front' then\n"
+                 "  redis.call('RPUSH', KEYS[1], ARGV[1])\n"
+                 "else\n"
+                 "  redis.call('LPUSH', KEYS[1], ARGV[1])\n"
+                 "end\n"
+                 "return 1\n",
     ""};
 
-struct script script_retry = {
-    "retry",
-    LUA_SCHEDULE
-    "if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end\n"
-    "schedule(KEYS[2], ARGV[3], ARGV[2], ARGV[4])\n"
-    "return 1\n",
-    ""};
+struct script script_retry = {"retry",
+                              LUA_SCHEDULE
+                              "if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end\n"
+                              "schedule(KEYS[2], ARGV[3], ARGV[2], ARGV[4])\n"
+                              "return 1\n",
+                              ""};
 
 struct script script_release = {
     "release",
@@ -80,7 +78,8 @@ static void sha_of(struct script *s)
 {
     unsigned char d[SHA_DIGEST_LENGTH];
     SHA1((const unsigned char *)s->src, strlen(s->src), d);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) sprintf(s->sha + 2 * i, "%02x", d[i]);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        sprintf(s->sha + 2 * i, "%02x", d[i]);
 }
 
 void scripts_init(void)
@@ -103,7 +102,8 @@ redisReply *script_run_sync(redisContext *c, struct script *s, int nkeys, int na
     av[0] = "EVALSHA", al[0] = 7;
     av[1] = s->sha, al[1] = 40;
     av[2] = nk, al[2] = strlen(nk);
-    for (int i = 0; i < nkeys + nargs; i++) av[3 + i] = argv[i], al[3 + i] = lens[i];
+    for (int i = 0; i < nkeys + nargs; i++)
+        av[3 + i] = argv[i], al[3 + i] = lens[i];
     redisReply *r = redisCommandArgv(c, argc, av, al);
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(r);

@@ -61,7 +61,8 @@ static void fetch_done(redisAsyncContext *c, void *r, void *priv)
     for (size_t i = 1; i + 1 < reply->elements; i += 2) {
         redisReply *q = reply->element[i], *job = reply->element[i + 1];
         int qidx = (int)q->integer - 1;
-        if (qidx < 0 || (size_t)qidx >= w->cfg->nqueues || job->type != REDIS_REPLY_STRING) continue;
+        if (qidx < 0 || (size_t)qidx >= w->cfg->nqueues || job->type != REDIS_REPLY_STRING)
+            continue;
         job_start(w, qidx, job->str, job->len);
     }
     if ((int)got < w->fetch_asked) fetch_arm_peeks(w);

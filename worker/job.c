@@ -66,7 +66,8 @@ static void send_argv(struct worker *w, redisCallbackFn *cb, void *priv, int arg
                       const char **argv, const size_t *lens)
 {
     size_t computed[8];
-    for (int i = 0; i < argc; i++) computed[i] = lens[i] == CSTR ? strlen(argv[i]) : lens[i];
+    for (int i = 0; i < argc; i++)
+        computed[i] = lens[i] == CSTR ? strlen(argv[i]) : lens[i];
     redisAsyncCommandArgv(w->cmd, cb, priv, argc, argv, computed);
 }
 
@@ -192,9 +193,13 @@ static void bury(struct job *j, const char *type, const char *reason)
              j->env.id.p ? j->env.id.p : "", q, type, reason);
     if (j->env.id.n) {
         struct buf rec = {0};
-        struct result_rec rr = {.id = j->env.id, .status = FAC_ST_ERROR, .err_type = type,
+        struct result_rec rr = {.id = j->env.id,
+                                .status = FAC_ST_ERROR,
+                                .err_type = type,
                                 .err_msg = {reason, (uint32_t)strlen(reason)},
-                                .attempt = j->env.attempt, .started_at = now, .ended_at = now,
+                                .attempt = j->env.attempt,
+                                .started_at = now,
+                                .ended_at = now,
                                 .worker = w->wid};
         record_pack_result(&rec, &rr);
         char k[FAC_KEY_MAX];
@@ -206,9 +211,14 @@ static void bury(struct job *j, const char *type, const char *reason)
                               j->env.reply_to.p, (size_t)j->env.reply_to.n, rec.data, rec.len);
         buf_free(&rec);
     }
-    struct dead_rec d = {.id = j->env.id, .queue = q, .reason = reason, .err_type = type,
-                         .worker = w->wid, .attempt = j->env.id.n ? j->env.attempt : -1,
-                         .failed_at = now, .job = {j->raw, (uint32_t)j->raw_len}};
+    struct dead_rec d = {.id = j->env.id,
+                         .queue = q,
+                         .reason = reason,
+                         .err_type = type,
+                         .worker = w->wid,
+                         .attempt = j->env.id.n ? j->env.attempt : -1,
+                         .failed_at = now,
+                         .job = {j->raw, (uint32_t)j->raw_len}};
     struct ack *a = ack_new(j);
     a->kind = ACK_BURY;
     record_pack_dead(&a->next, &d);
@@ -225,11 +235,12 @@ static struct ack *ack_retry(struct job *j, const struct attempt_error *failure)
     a->stored = true; /* a job waiting for a retry has no result record */
     int64_t delay = retry_delay_ms(&j->w->cfg->retry_backoff, j->env.attempt);
     a->due = now_ms() + delay;
-    envelope_rewrite(&j->env, &(struct envelope_update){.attempt = j->env.attempt + 1,
-                                                        .error = failure}, &a->next);
-    log_info("job id=%.*s attempt %lld of %lld ended %s: next attempt in %lld ms",
-             (int)j->env.id.n, j->env.id.p, (long long)j->env.attempt + 1,
-             (long long)retry_max_attempts(j), failure->type, (long long)delay);
+    envelope_rewrite(&j->env,
+                     &(struct envelope_update){.attempt = j->env.attempt + 1, .error = failure},
+                     &a->next);
+    log_info("job id=%.*s attempt %lld of %lld ended %s: next attempt in %lld ms", (int)j->env.id.n,
+             j->env.id.p, (long long)j->env.attempt + 1, (long long)retry_max_attempts(j),
+             failure->type, (long long)delay);
     return a;
 }
 
@@ -239,15 +250,22 @@ static void ack_bury_exhausted(struct job *j, struct ack *a, const struct attemp
 {
     struct worker *w = j->w;
     char reason[1200];
-    snprintf(reason, sizeof reason, "job %.*s failed all %lld attempts, the last with %s: %.*s; "
-             "fix the cause, then retry it with 'fac-ctl dead retry %.*s'", (int)j->env.id.n,
-             j->env.id.p, (long long)retry_max_attempts(j), failure->type,
+    snprintf(reason, sizeof reason,
+             "job %.*s failed all %lld attempts, the last with %s: %.*s; "
+             "fix the cause, then retry it with 'fac-ctl dead retry %.*s'",
+             (int)j->env.id.n, j->env.id.p, (long long)retry_max_attempts(j), failure->type,
              (int)(failure->message.n < 800 ? failure->message.n : 800),
              failure->message.p ? failure->message.p : "", (int)j->env.id.n, j->env.id.p);
-    struct dead_rec d = {.id = j->env.id, .queue = w->cfg->queues[j->qidx], .reason = reason,
-                         .err_type = failure->type, .worker = w->wid, .attempt = j->env.attempt,
-                         .failed_at = failure->at, .job = {a->raw, (uint32_t)a->raw_len},
-                         .history = &j->env, .last = failure};
+    struct dead_rec d = {.id = j->env.id,
+                         .queue = w->cfg->queues[j->qidx],
+                         .reason = reason,
+                         .err_type = failure->type,
+                         .worker = w->wid,
+                         .attempt = j->env.attempt,
+                         .failed_at = failure->at,
+                         .job = {a->raw, (uint32_t)a->raw_len},
+                         .history = &j->env,
+                         .last = failure};
     a->kind = ACK_BURY;
     record_pack_dead(&a->next, &d);
     log_warn("job id=%.*s moved to the dead list: %s", (int)j->env.id.n, j->env.id.p, reason);
@@ -256,8 +274,8 @@ static void ack_bury_exhausted(struct job *j, struct ack *a, const struct attemp
 /* The job is final and canceled: its pending cancel is done. */
 static void forget_cancel(struct job *j)
 {
-    redisAsyncCommand(j->w->cmd, log_reply_error, "ZREM canceled", "ZREM %s %b",
-                      j->w->canceled_key, j->env.id.p, (size_t)j->env.id.n);
+    redisAsyncCommand(j->w->cmd, log_reply_error, "ZREM canceled", "ZREM %s %b", j->w->canceled_key,
+                      j->env.id.p, (size_t)j->env.id.n);
 }
 
 /* Result record + audit row for an outcome; then the slot is free for the next job. */
@@ -272,10 +290,16 @@ static void finish(struct job *j, const char *status, const char *err_type, stru
     if (retry_wanted(j, status)) {
         a = ack_retry(j, &failure);
     } else {
-        struct result_rec rr = {.id = j->env.id, .status = status, .result = result,
-                                .err_type = err_type, .err_msg = err_msg, .attempt = attempt,
-                                .started_at = started_at, .ended_at = ended_at,
-                                .duration_ms = duration_ms, .worker = w->wid,
+        struct result_rec rr = {.id = j->env.id,
+                                .status = status,
+                                .result = result,
+                                .err_type = err_type,
+                                .err_msg = err_msg,
+                                .attempt = attempt,
+                                .started_at = started_at,
+                                .ended_at = ended_at,
+                                .duration_ms = duration_ms,
+                                .worker = w->wid,
                                 .cached = j->cached};
         struct buf rec = {0};
         record_pack_result(&rec, &rr);
@@ -286,16 +310,21 @@ static void finish(struct job *j, const char *status, const char *err_type, stru
     }
     /* The audit DocType's status has no Canceled: such a row is an Error of type Canceled. */
     const char *audit_status = strcmp(status, FAC_ST_CANCELED) == 0 ? FAC_ST_ERROR : status;
-    struct audit_row row = {.env = &j->env, .status = audit_status, .err_type = err_type,
-                            .err_msg = err_msg, .output = result, .attempt = attempt,
-                            .started_at = started_at, .duration_s = duration_ms / 1000.0,
+    struct audit_row row = {.env = &j->env,
+                            .status = audit_status,
+                            .err_type = err_type,
+                            .err_msg = err_msg,
+                            .output = result,
+                            .attempt = attempt,
+                            .started_at = started_at,
+                            .duration_s = duration_ms / 1000.0,
                             .worker = w->wid};
     bool ok = strcmp(status, FAC_ST_SUCCESS) == 0;
     if (!ok) w->jobs_failed++;
     if (j->tool) shm_count_job(w->slot, (size_t)(j->tool - w->cfg->tools), status, duration_ms);
     log_debug("job finished job_id=%.*s tool=%.*s site=%.*s status=%s duration_ms=%.3f",
-              (int)j->env.id.n, j->env.id.p, (int)j->env.tool.n, j->env.tool.p,
-              (int)j->env.site.n, j->env.site.p ? j->env.site.p : "", status, duration_ms);
+              (int)j->env.id.n, j->env.id.p, (int)j->env.tool.n, j->env.tool.p, (int)j->env.site.n,
+              j->env.site.p ? j->env.site.p : "", status, duration_ms);
     audit_submit(w->audit, &row, a);
     w->jobs_done++;
     release(j);
@@ -327,8 +356,8 @@ static void timeout_fired(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct job *j = t->data;
     char msg[256];
-    snprintf(msg, sizeof msg, "tool \"%s\" did not finish within its %g s timeout",
-             j->tool->name, j->timeout_s);
+    snprintf(msg, sizeof msg, "tool \"%s\" did not finish within its %g s timeout", j->tool->name,
+             j->timeout_s);
     stop_running(j, FAC_ST_TIMEOUT, FAC_ERR_TIMEOUT, msg);
 }
 
@@ -338,9 +367,13 @@ static void cancel_unrun(struct job *j)
     struct worker *w = j->w;
     static const char msg[] = "canceled (fac-ctl cancel) before it ran";
     int64_t now = now_ms();
-    struct result_rec rr = {.id = j->env.id, .status = FAC_ST_CANCELED,
-                            .err_type = FAC_ERR_CANCELED, .err_msg = {msg, sizeof msg - 1},
-                            .attempt = j->env.attempt, .started_at = now, .ended_at = now,
+    struct result_rec rr = {.id = j->env.id,
+                            .status = FAC_ST_CANCELED,
+                            .err_type = FAC_ERR_CANCELED,
+                            .err_msg = {msg, sizeof msg - 1},
+                            .attempt = j->env.attempt,
+                            .started_at = now,
+                            .ended_at = now,
                             .worker = w->wid};
     struct buf rec = {0};
     record_pack_result(&rec, &rr);
@@ -356,22 +389,26 @@ void job_cancel(struct worker *w, const char *id, size_t len)
 {
     for (int64_t i = 0; i < w->cfg->concurrency; i++) {
         struct job *j = &w->jobs[i];
-        if (j->state == J_FREE || j->env.id.n != len || memcmp(j->env.id.p, id, len) != 0)
-            continue;
+        if (j->state == J_FREE || j->env.id.n != len || memcmp(j->env.id.p, id, len) != 0) continue;
         log_info("job id=%.*s canceled while %s", (int)len, id,
                  j->state == J_RUN ? "running: stopping it" : "not yet running: it will not run");
         switch (j->state) {
-        case J_CHECK: j->cancel_hit = true; break;
+        case J_CHECK:
+            j->cancel_hit = true;
+            break;
         case J_WAIT: /* queued behind its tool's concurrency cap */
             gate_remove(w, j);
             cancel_unrun(j);
             break;
-        case J_CACHE: cancel_unrun(j); break; /* the late cache reply is dropped by seq */
+        case J_CACHE:
+            cancel_unrun(j);
+            break; /* the late cache reply is dropped by seq */
         case J_RUN:
             stop_running(j, FAC_ST_CANCELED, FAC_ERR_CANCELED,
                          "canceled (fac-ctl cancel) while running");
             break;
-        case J_FREE: break;
+        case J_FREE:
+            break;
         }
     }
 }
@@ -390,8 +427,10 @@ void job_launch(struct job *j)
 
 void job_admit(struct job *j)
 {
-    if (gate_admit(j->w, j)) job_launch(j);
-    else j->state = J_WAIT;
+    if (gate_admit(j->w, j))
+        job_launch(j);
+    else
+        j->state = J_WAIT;
 }
 
 void job_finish_cached(struct job *j, const msgpack_object *result)
@@ -432,8 +471,10 @@ static void run(struct job *j)
 static void check_done(struct job *j)
 {
     if (--j->checks > 0) return;
-    if (j->cancel_hit) cancel_unrun(j);
-    else run(j);
+    if (j->cancel_hit)
+        cancel_unrun(j);
+    else
+        run(j);
 }
 
 static void cancel_checked(redisAsyncContext *c, void *r, void *priv)
@@ -471,7 +512,8 @@ static void recheck_done(redisAsyncContext *c, void *r, void *priv)
         return;
     }
     log_info("job id=%.*s already has a result (attempt %lld): acknowledging without running it "
-             "again", (int)j->env.id.n, j->env.id.p, (long long)att->via.i64);
+             "again",
+             (int)j->env.id.n, j->env.id.p, (long long)att->via.i64);
     char status[32];
     snprintf(status, sizeof status, "%.*s", (int)st->via.str.size, st->via.str.ptr);
     res = mp_get(&rec, "result");
@@ -484,9 +526,14 @@ static void recheck_done(redisAsyncContext *c, void *r, void *priv)
     if (em && em->type == MSGPACK_OBJECT_STR) msg = (struct str){em->via.str.ptr, em->via.str.size};
     struct ack *a = ack_new(j);
     a->stored = true;
-    struct audit_row row = {.env = &j->env, .status = status, .err_type = err ? type : NULL,
-                            .err_msg = msg, .output = res, .attempt = att->via.i64,
-                            .started_at = start->via.i64, .duration_s = dur->via.f64 / 1000.0,
+    struct audit_row row = {.env = &j->env,
+                            .status = status,
+                            .err_type = err ? type : NULL,
+                            .err_msg = msg,
+                            .output = res,
+                            .attempt = att->via.i64,
+                            .started_at = start->via.i64,
+                            .duration_s = dur->via.f64 / 1000.0,
                             .worker = j->w->wid};
     audit_submit(j->w->audit, &row, a);
     msgpack_zone_destroy(&z);
@@ -515,9 +562,10 @@ void job_start(struct worker *w, int qidx, const char *raw, size_t len)
     j->tool = config_tool(w->cfg, j->env.tool.p, j->env.tool.n);
     j->ex = j->tool ? exec_for(j->tool) : NULL;
     if (!j->ex) {
-        snprintf(why, sizeof why, "tool \"%.*s\" is not configured on this worker: add it to "
-                 "\"tools\" in the config or fix the job's \"tool\"", (int)j->env.tool.n,
-                 j->env.tool.p);
+        snprintf(why, sizeof why,
+                 "tool \"%.*s\" is not configured on this worker: add it to "
+                 "\"tools\" in the config or fix the job's \"tool\"",
+                 (int)j->env.tool.n, j->env.tool.p);
         bury(j, FAC_ERR_UNKNOWN_TOOL, why);
         return;
     }

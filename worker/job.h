@@ -45,8 +45,8 @@ struct job {
     int64_t t0_ns;      /* monotonic */
     bool cached;        /* answered from the result cache */
     char cache_key[FAC_KEY_MAX];
-    int checks;         /* J_CHECK: replies still awaited (cancel, earlier result) */
-    bool cancel_hit;    /* canceled before it ran: it never will */
+    int checks;      /* J_CHECK: replies still awaited (cancel, earlier result) */
+    bool cancel_hit; /* canceled before it ran: it never will */
 };
 
 /* Takes a free slot and starts the job held in raw (copied). */

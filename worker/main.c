@@ -22,17 +22,22 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},   {"workers", required_argument, NULL, 'w'},
-        {"check-config", no_argument, NULL, 'C'},   {"log-file", required_argument, NULL, 'L'},
-        {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-        {"log-format", required_argument, NULL, 'F'},
-        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"workers", required_argument, NULL, 'w'},
+                                         {"check-config", no_argument, NULL, 'C'},
+                                         {"log-file", required_argument, NULL, 'L'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"log-format", required_argument, NULL, 'F'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
     const char *path = DEFAULT_CONFIG, *log_file = NULL, *log_level = NULL, *log_format = NULL;
     int workers = 0, check = 0, c;
     while ((c = getopt_long(argc, argv, "c:w:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': path = optarg; break;
+        case 'c':
+            path = optarg;
+            break;
         case 'w': {
             char *end;
             long n = strtol(optarg, &end, 10);
@@ -43,13 +48,27 @@ int main(int argc, char **argv)
             workers = (int)n;
             break;
         }
-        case 'C': check = 1; break;
-        case 'L': log_file = optarg; break;
-        case 'l': log_level = optarg; break;
-        case 'F': log_format = optarg; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': puts("fac-worker 0.1.0 (protocol v1)"); return 0;
-        default: usage(stderr); return FAC_EXIT_USAGE;
+        case 'C':
+            check = 1;
+            break;
+        case 'L':
+            log_file = optarg;
+            break;
+        case 'l':
+            log_level = optarg;
+            break;
+        case 'F':
+            log_format = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            puts("fac-worker 0.1.0 (protocol v1)");
+            return 0;
+        default:
+            usage(stderr);
+            return FAC_EXIT_USAGE;
         }
     }
     if (optind < argc) {
@@ -63,8 +82,8 @@ int main(int argc, char **argv)
         return FAC_EXIT_BOOT;
     }
     if (check) {
-        printf("%s: valid (%zu queues, %zu tools, %lld workers)\n", path, cfg->nqueues,
-               cfg->ntools, (long long)cfg->workers);
+        printf("%s: valid (%zu queues, %zu tools, %lld workers)\n", path, cfg->nqueues, cfg->ntools,
+               (long long)cfg->workers);
         config_free(cfg);
         return 0;
     }

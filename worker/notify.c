@@ -38,8 +38,8 @@ void notify_tick(struct notify *n, const struct notify_view *v)
         n->last_status_ms = now;
     }
     if (now - n->last_status_ms >= STATUS_EVERY_MS) {
-        sd_notifyf(0, "STATUS=workers %d/%d, %.0f jobs/s, %lld jobs done%s%s", v->alive,
-                   v->target, n->jobs_per_s, (long long)v->jobs_total, *v->queues ? ", ready " : "",
+        sd_notifyf(0, "STATUS=workers %d/%d, %.0f jobs/s, %lld jobs done%s%s", v->alive, v->target,
+                   n->jobs_per_s, (long long)v->jobs_total, *v->queues ? ", ready " : "",
                    v->queues);
         n->last_status_ms = now;
     }

@@ -13,7 +13,8 @@
 /* Tools past this index in the config's order are not counted in the metrics. */
 #define FAC_MAX_TOOLS 64
 /* Job duration histogram: upper bounds in seconds (Prometheus' "le"), then +Inf. */
-#define FAC_DURATION_BOUNDS 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
+#define FAC_DURATION_BOUNDS                                                                        \
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 #define FAC_NBUCKETS 16 /* the bounds above and +Inf */
 
 enum worker_state { WS_BOOTING, WS_READY, WS_QUIET, WS_DRAINING, WS_EXITING };

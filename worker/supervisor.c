@@ -42,12 +42,12 @@
 struct sup_worker {
     pid_t pid; /* 0: the slot is free */
     int gen;
-    bool retiring;   /* told to stop: scale down, rolling reload, pool stop */
-    int64_t born_ms; /* monotonic */
-    int64_t term_ms; /* when we sent SIGTERM to a stuck or oversized worker */
-    bool killed;     /* SIGKILL sent */
+    bool retiring;             /* told to stop: scale down, rolling reload, pool stop */
+    int64_t born_ms;           /* monotonic */
+    int64_t term_ms;           /* when we sent SIGTERM to a stuck or oversized worker */
+    bool killed;               /* SIGKILL sent */
     enum exit_reason kill_why; /* with term_ms: stale heartbeat or memory */
-    int64_t jobs_seen; /* its jobs_done counter as last added to the pool's total */
+    int64_t jobs_seen;         /* its jobs_done counter as last added to the pool's total */
 };
 
 struct pending_requeue {
@@ -76,8 +76,8 @@ struct supervisor {
     struct sched_child sched;
     int64_t next_beat_ms;
     struct notify notify;
-    int64_t jobs_total;      /* jobs finished by every worker since start */
-    char queue_depths[512];  /* for systemd's STATUS line */
+    int64_t jobs_total;     /* jobs finished by every worker since start */
+    char queue_depths[512]; /* for systemd's STATUS line */
     int64_t depths_at_ms;
     struct metrics *metrics; /* NULL: off */
 };
@@ -148,7 +148,8 @@ static void sup_heartbeat(struct supervisor *s, bool leaving)
 static int count_alive(const struct supervisor *s)
 {
     int n = 0;
-    for (int i = 0; i < FAC_MAX_WORKERS; i++) n += s->w[i].pid != 0;
+    for (int i = 0; i < FAC_MAX_WORKERS; i++)
+        n += s->w[i].pid != 0;
     return n;
 }
 
@@ -161,7 +162,8 @@ static void sup_signal_all(struct supervisor *s, int sig)
 static void sup_spawn_worker(struct supervisor *s)
 {
     int i = 0;
-    while (i < FAC_MAX_WORKERS && s->w[i].pid) i++;
+    while (i < FAC_MAX_WORKERS && s->w[i].pid)
+        i++;
     if (i == FAC_MAX_WORKERS) return;
     struct worker_slot *slot = &s->shm->slots[i];
     memset(slot, 0, sizeof *slot);
@@ -249,9 +251,12 @@ static enum exit_reason sup_exit_reason(const struct supervisor *s, int i, int s
     if (code == FAC_EXIT_REDIS) return XR_REDIS_LOST;
     if (code != FAC_EXIT_OK) return XR_CRASHED;
     switch (shm_load(&s->shm->slots[i].recycle)) {
-    case RR_MAX_MEMORY: return XR_MAX_MEMORY;
-    case RR_MAX_JOBS: return XR_MAX_JOBS;
-    default: return XR_NONE;
+    case RR_MAX_MEMORY:
+        return XR_MAX_MEMORY;
+    case RR_MAX_JOBS:
+        return XR_MAX_JOBS;
+    default:
+        return XR_NONE;
     }
 }
 
@@ -272,7 +277,8 @@ static void sup_note_exit(struct supervisor *s, int i, int status)
 
     /* A crash may be the job's fault: its jobs come back with attempt + 1. A clean exit,
      * a boot error or a lost Redis is not: attempt unchanged. */
-    bool crashed = signaled || (code != FAC_EXIT_OK && code != FAC_EXIT_BOOT && code != FAC_EXIT_REDIS);
+    bool crashed =
+        signaled || (code != FAC_EXIT_OK && code != FAC_EXIT_BOOT && code != FAC_EXIT_REDIS);
     if (s->npending < MAX_PENDING) {
         struct pending_requeue *p = &s->pending[s->npending++];
         snprintf(p->wid, sizeof p->wid, "%s:%d", s->cfg->host_id, (int)w->pid);
@@ -325,8 +331,10 @@ static void sup_maintain(struct supervisor *s)
         struct sup_worker *w = &s->w[i];
         if (!w->pid) continue;
         if (w->gen != s->gen) {
-            if (w->retiring) old_retiring++;
-            else old++;
+            if (w->retiring)
+                old_retiring++;
+            else
+                old++;
         } else if (!w->retiring) {
             cur++;
             cur_booting += shm_load(&s->shm->slots[i].state) == WS_BOOTING;
@@ -404,12 +412,16 @@ static void sup_notify(struct supervisor *s)
         if (!s->w[i].pid) continue;
         alive++;
         int32_t st = shm_load(&s->shm->slots[i].state);
-        if (s->w[i].gen != s->gen) old++;
-        else if (!s->w[i].retiring && (st == WS_READY || st == WS_QUIET)) serving++;
+        if (s->w[i].gen != s->gen)
+            old++;
+        else if (!s->w[i].retiring && (st == WS_READY || st == WS_QUIET))
+            serving++;
     }
-    struct notify_view v = {.alive = alive, .target = s->target,
+    struct notify_view v = {.alive = alive,
+                            .target = s->target,
                             .pool_ready = serving >= s->target && old == 0 && !s->stopping,
-                            .jobs_total = s->jobs_total, .queues = s->queue_depths};
+                            .jobs_total = s->jobs_total,
+                            .queues = s->queue_depths};
     notify_tick(&s->notify, &v);
 }
 
@@ -465,9 +477,15 @@ static void sup_handle_signal(struct supervisor *s, int sig)
 {
     switch (sig) {
     case SIGTERM:
-    case SIGINT: sup_stop(s, false); break;
-    case SIGQUIT: sup_stop(s, true); break;
-    case SIGHUP: sup_reload(s); break;
+    case SIGINT:
+        sup_stop(s, false);
+        break;
+    case SIGQUIT:
+        sup_stop(s, true);
+        break;
+    case SIGHUP:
+        sup_reload(s);
+        break;
     case SIGTTIN:
         if (s->target < FAC_MAX_WORKERS) s->target++;
         log_info("TTIN: %d workers", s->target);
@@ -489,7 +507,8 @@ static void sup_handle_signal(struct supervisor *s, int sig)
         schedchild_signal(&s->sched, SIGUSR1);
         log_info("USR1: log file reopened");
         break;
-    default: break; /* SIGCHLD: reaped on every turn */
+    default:
+        break; /* SIGCHLD: reaped on every turn */
     }
 }
 
@@ -509,7 +528,8 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
-    for (size_t i = 0; i < sizeof sup_signals / sizeof *sup_signals; i++) sigaddset(&set, sup_signals[i]);
+    for (size_t i = 0; i < sizeof sup_signals / sizeof *sup_signals; i++)
+        sigaddset(&set, sup_signals[i]);
     sigprocmask(SIG_BLOCK, &set, NULL);
 
     char err[1400];
@@ -523,8 +543,10 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
         log_error("%s", err);
         return FAC_EXIT_BOOT;
     }
-    if (!s->redis) log_warn("%s; starting workers anyway (they retry with backoff)", err);
-    else if (requeue_orphans(s->redis, cfg, err, sizeof err) < 0) log_warn("%s", err);
+    if (!s->redis)
+        log_warn("%s; starting workers anyway (they retry with backoff)", err);
+    else if (requeue_orphans(s->redis, cfg, err, sizeof err) < 0)
+        log_warn("%s", err);
 
     s->shm = mmap(NULL, sizeof *s->shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (s->shm == MAP_FAILED) {
@@ -553,7 +575,8 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
     }
     if (s->npending)
         log_warn("exiting with %zu workers' jobs not requeued (Redis unreachable): the next "
-                 "supervisor on host %s rescues them", s->npending, s->cfg->host_id);
+                 "supervisor on host %s rescues them",
+                 s->npending, s->cfg->host_id);
     log_info("supervisor exiting");
     sup_heartbeat(s, true);
     int rc = s->boot_failed && !s->stopping ? FAC_EXIT_BOOT : FAC_EXIT_OK;

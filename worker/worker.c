@@ -51,8 +51,9 @@ void worker_fatal_redis(struct worker *w, const char *what, const char *why)
 void worker_begin_stop(struct worker *w, enum worker_mode mode, const char *reason)
 {
     if (w->mode == WM_ABORT || (w->mode == WM_DRAIN && mode == WM_DRAIN)) return;
-    if (w->mode != mode) log_info("worker %s stopping (%s): running=%d unacked=%d", w->wid, reason,
-                                  w->running, w->unacked);
+    if (w->mode != mode)
+        log_info("worker %s stopping (%s): running=%d unacked=%d", w->wid, reason, w->running,
+                 w->unacked);
     w->mode = mode;
     w->stop_reason = reason;
     set_state(w, WS_DRAINING);
@@ -85,8 +86,8 @@ static void check_recycle(struct worker *w)
     int64_t rss = rss_bytes(0);
     shm_store(&w->slot->rss, rss);
     if (rss > w->cfg->max_memory) {
-        log_info("worker %s RSS %lld MB is over max_memory %lld MB", w->wid,
-                 (long long)(rss >> 20), (long long)(w->cfg->max_memory >> 20));
+        log_info("worker %s RSS %lld MB is over max_memory %lld MB", w->wid, (long long)(rss >> 20),
+                 (long long)(w->cfg->max_memory >> 20));
         shm_store(&w->slot->recycle, RR_MAX_MEMORY);
         worker_begin_stop(w, WM_DRAIN, "recycling over max_memory");
     }
@@ -112,7 +113,8 @@ static void heartbeat_write(struct worker *w)
     char k[FAC_KEY_MAX], queues[1024] = "";
     size_t n = 0;
     for (size_t i = 0; i < w->cfg->nqueues; i++)
-        n += (size_t)snprintf(queues + n, sizeof queues - n, "%s%s", i ? "," : "", w->cfg->queues[i]);
+        n += (size_t)snprintf(queues + n, sizeof queues - n, "%s%s", i ? "," : "",
+                              w->cfg->queues[i]);
     redisAsyncCommand(w->cmd, NULL, NULL, "ZADD %s %lld %s", key_workers(k, w->cfg->prefix),
                       (long long)now_ms(), w->wid);
     key_worker(k, w->cfg->prefix, w->wid);
@@ -120,10 +122,9 @@ static void heartbeat_write(struct worker *w)
                       "HSET %s pid %d host %s sup %s:%d queues %s concurrency %lld started_at %lld "
                       "state %s jobs_done %lld jobs_failed %lld running %d rss %lld",
                       k, (int)getpid(), w->cfg->host_id, w->cfg->host_id, (int)getppid(), queues,
-                      (long long)w->cfg->concurrency,
-                      (long long)w->started_at,
-                      state_name(w), (long long)w->jobs_done, (long long)w->jobs_failed,
-                      w->running, (long long)shm_load(&w->slot->rss));
+                      (long long)w->cfg->concurrency, (long long)w->started_at, state_name(w),
+                      (long long)w->jobs_done, (long long)w->jobs_failed, w->running,
+                      (long long)shm_load(&w->slot->rss));
     long long ttl = (long long)(w->cfg->heartbeat_timeout * 3) + 60;
     redisAsyncCommand(w->cmd, NULL, NULL, "EXPIRE %s %lld", k, ttl);
 }
@@ -151,7 +152,8 @@ static void on_boot_reply(redisAsyncContext *c, void *r, void *priv)
         redis_target_display(&w->target, where, sizeof where);
         if (redis_error_is_auth(reply->str)) {
             log_error("Redis at %s refused this worker's %s (%.80s): check the password in the "
-                      "redis URL or redis_password_file", where, what, reply->str);
+                      "redis URL or redis_password_file",
+                      where, what, reply->str);
             w->exit_code = FAC_EXIT_BOOT;
         } else {
             log_error("Redis at %s: %s failed: %.200s", where, what, reply->str);
@@ -183,8 +185,8 @@ static void on_connect(const redisAsyncContext *c, int status)
     struct worker *w = c->data;
     if (status != REDIS_OK && !w->exit_code) {
         char where[1200];
-        log_error("cannot connect to Redis at %s: %s", redis_target_display(&w->target, where,
-                  sizeof where), c->errstr);
+        log_error("cannot connect to Redis at %s: %s",
+                  redis_target_display(&w->target, where, sizeof where), c->errstr);
         w->exit_code = FAC_EXIT_REDIS;
         ev_break(w->loop, EVBREAK_ALL);
     }
@@ -199,12 +201,12 @@ static void on_disconnect(const redisAsyncContext *c, int status)
 redisAsyncContext *worker_conn_open(struct worker *w, const char *name, bool pubsub)
 {
     const struct redis_target *t = &w->target;
-    redisAsyncContext *c = t->path[0] ? redisAsyncConnectUnix(t->path)
-                                      : redisAsyncConnect(t->host, t->port);
+    redisAsyncContext *c =
+        t->path[0] ? redisAsyncConnectUnix(t->path) : redisAsyncConnect(t->host, t->port);
     if (!c || c->err) {
         char where[1200];
-        log_error("cannot connect to Redis at %s: %s",
-                  redis_target_display(t, where, sizeof where), c ? c->errstr : "out of memory");
+        log_error("cannot connect to Redis at %s: %s", redis_target_display(t, where, sizeof where),
+                  c ? c->errstr : "out of memory");
         return NULL;
     }
     c->data = w;
@@ -215,8 +217,7 @@ redisAsyncContext *worker_conn_open(struct worker *w, const char *name, bool pub
     size_t lens[3];
     int argc = redis_auth_argv(t, argv, lens);
     if (argc) redisAsyncCommandArgv(c, on_boot_reply, "credentials", argc, argv, lens);
-    redisAsyncCommand(c, on_boot_reply, "CLIENT SETNAME", "CLIENT SETNAME fac-%s-%s", name,
-                      w->wid);
+    redisAsyncCommand(c, on_boot_reply, "CLIENT SETNAME", "CLIENT SETNAME fac-%s-%s", name, w->wid);
     if (!pubsub) redisAsyncCommand(c, on_boot_reply, "SELECT", "SELECT %d", t->db);
     return c;
 }
@@ -236,7 +237,9 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
         }
         break;
     }
-    case SIGQUIT: worker_begin_stop(w, WM_ABORT, "QUIT"); break;
+    case SIGQUIT:
+        worker_begin_stop(w, WM_ABORT, "QUIT");
+        break;
     case SIGTSTP:
         if (w->mode == WM_RUN || w->mode == WM_QUIET) {
             bool quiet = shm_load(&w->shm->quiet) != 0;
@@ -246,7 +249,9 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
             if (!quiet) fetch_request(w);
         }
         break;
-    case SIGUSR1: log_reopen(); break;
+    case SIGUSR1:
+        log_reopen();
+        break;
     }
 }
 
@@ -332,8 +337,7 @@ int worker_main(const struct fac_config *cfg, struct pool_shm *shm, int slot_ind
     w->started_at = now_ms();
     snprintf(w->wid, sizeof w->wid, "%s:%d", cfg->host_id, (int)getpid());
     srandom((unsigned)(getpid() ^ now_ms()));
-    if (cfg->max_jobs)
-        w->jobs_limit = cfg->max_jobs + random() % (cfg->max_jobs / 10 + 1);
+    if (cfg->max_jobs) w->jobs_limit = cfg->max_jobs + random() % (cfg->max_jobs / 10 + 1);
     shm_store(&w->slot->tick_ms, mono_ms());
     w->loop = ev_default_loop(EVFLAG_AUTO);
     scripts_init();
@@ -352,7 +356,7 @@ int worker_main(const struct fac_config *cfg, struct pool_shm *shm, int slot_ind
     if (rc) return rc;
     if (w->mode == WM_QUIET) ev_run(w->loop, 0); /* else told to stop while booting */
     if (w->exit_code) return w->exit_code;
-    log_info("worker %s exiting: %s, %lld jobs done", w->wid, w->stop_reason ? w->stop_reason : "stop",
-             (long long)w->jobs_done);
+    log_info("worker %s exiting: %s, %lld jobs done", w->wid,
+             w->stop_reason ? w->stop_reason : "stop", (long long)w->jobs_done);
     return FAC_EXIT_OK;
 }

@@ -45,14 +45,14 @@ struct worker {
     int connected;                    /* connections that completed their boot commands */
     bool ready;                       /* registered and serving */
 
-    struct job *jobs;      /* concurrency slots */
-    struct job *free_jobs; /* free list through job->next_free */
+    struct job *jobs;        /* concurrency slots */
+    struct job *free_jobs;   /* free list through job->next_free */
     struct tool_gate *gates; /* per tool of cfg, made on first use (gate.c) */
-    int running;           /* slots in use */
-    int unacked;           /* finished jobs waiting for audit durability and LREM */
-    bool fetching;         /* a fetch script is on the wire */
-    bool want_fetch;       /* run a fetch before the loop next blocks */
-    int fetch_asked;       /* how many jobs the fetch on the wire asked for */
+    int running;             /* slots in use */
+    int unacked;             /* finished jobs waiting for audit durability and LREM */
+    bool fetching;           /* a fetch script is on the wire */
+    bool want_fetch;         /* run a fetch before the loop next blocks */
+    int fetch_asked;         /* how many jobs the fetch on the wire asked for */
     ev_prepare prepare;
 
     enum worker_mode mode;

@@ -15,16 +15,16 @@
 #define FAC_KEY_RESULT "%s:result:%s"
 #define FAC_KEY_WORKERS "%s:workers"
 #define FAC_KEY_WORKER "%s:worker:%s"
-#define FAC_KEY_CACHE "%s:cache:%s" /* prefix, SHA-256 hex (lib/cachekey.h) */
+#define FAC_KEY_CACHE "%s:cache:%s"            /* prefix, SHA-256 hex (lib/cachekey.h) */
 #define FAC_KEY_UNIQUE "%s:unique:%s"          /* deduplicate: held from enqueue to final */
-#define FAC_KEY_CANCELED "%s:canceled"          /* zset: job id -> when the cancel expires (ms) */
-#define FAC_CHAN_CANCEL "%s:cancel"             /* pub/sub: a canceled job id */
-#define FAC_CHAN_WAKE "%s:scheduler:wake"       /* pub/sub: a delayed job due earlier (ms) */
-#define FAC_KEY_LEADER "%s:scheduler:leader"    /* the active scheduler's lease */
-#define FAC_KEY_CRON_SLOT "%s:cron:%s:%lld"     /* a fired slot: name, epoch second */
-#define FAC_KEY_CRON_AT "%s:scheduler:cron_at"  /* the second the leader last fired up to */
-#define FAC_KEY_SUPERVISORS "%s:supervisors"    /* zset: supervisor id -> heartbeat (ms) */
-#define FAC_KEY_RESCUE_LOCK "%s:rescue:%s"      /* one rescuer per dead worker */
+#define FAC_KEY_CANCELED "%s:canceled"         /* zset: job id -> when the cancel expires (ms) */
+#define FAC_CHAN_CANCEL "%s:cancel"            /* pub/sub: a canceled job id */
+#define FAC_CHAN_WAKE "%s:scheduler:wake"      /* pub/sub: a delayed job due earlier (ms) */
+#define FAC_KEY_LEADER "%s:scheduler:leader"   /* the active scheduler's lease */
+#define FAC_KEY_CRON_SLOT "%s:cron:%s:%lld"    /* a fired slot: name, epoch second */
+#define FAC_KEY_CRON_AT "%s:scheduler:cron_at" /* the second the leader last fired up to */
+#define FAC_KEY_SUPERVISORS "%s:supervisors"   /* zset: supervisor id -> heartbeat (ms) */
+#define FAC_KEY_RESCUE_LOCK "%s:rescue:%s"     /* one rescuer per dead worker */
 
 /* How long a cancel waits for its job to be seen (fac-ctl cancel). */
 #define FAC_CANCEL_TTL_MS (86400 * 1000LL)

@@ -24,7 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     assert(pwrite(fd, data, len, 0) == (ssize_t)len);
     char err[2048] = "";
     struct fac_config *c = config_load(path, err, sizeof err);
-    if (c) config_free(c);
-    else assert(strstr(err, path) == err); /* the message starts with the file */
+    if (c)
+        config_free(c);
+    else
+        assert(strstr(err, path) == err); /* the message starts with the file */
     return 0;
 }

@@ -15,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     msgpack_zone_init(&z, 2048);
     struct envelope e;
     char err[512];
-    enum envelope_status st = envelope_decode((const char *)data, len, 1 << 20, &z, &e, err, sizeof err);
+    enum envelope_status st =
+        envelope_decode((const char *)data, len, 1 << 20, &z, &e, err, sizeof err);
     if (st != ENV_OK) {
         assert(err[0] != '\0'); /* every refusal says why */
         msgpack_zone_destroy(&z);

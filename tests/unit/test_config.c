@@ -459,7 +459,8 @@ static void an_exec_tool_takes_argv_env_and_limits(void **state)
     assert_int_equal(t->max_stderr, 64 * 1024);
 }
 
-static void an_exec_tool_without_env_keeps_the_default_list_and_an_empty_one_stays_empty(void **state)
+static void
+an_exec_tool_without_env_keeps_the_default_list_and_an_empty_one_stays_empty(void **state)
 {
     assert_loads("{\"tools\": {\"a\": {\"kind\": \"exec\", \"argv\": [\"/bin/true\"]},"
                  " \"b\": {\"kind\": \"exec\", \"argv\": [\"/bin/true\"], \"env\": []}}}");
@@ -478,7 +479,8 @@ static void a_key_of_another_kind_is_refused_naming_the_kinds_it_applies_to(void
 static void a_builtin_key_on_an_exec_tool_is_refused(void **state)
 {
     assert_refused("{\"tools\": {\"x\": {\"kind\": \"exec\", \"argv\": [\"/bin/true\"], "
-                   "\"builtin\": \"echo\"}}}", "tools.x");
+                   "\"builtin\": \"echo\"}}}",
+                   "tools.x");
     assert_contains(err, "\"builtin\" does not apply");
 }
 
@@ -510,7 +512,8 @@ static void an_argv_item_must_be_a_string(void **state)
 static void run_as_an_unknown_user_is_refused(void **state)
 {
     assert_refused("{\"tools\": {\"x\": {\"kind\": \"exec\", \"argv\": [\"/bin/true\"], "
-                   "\"run_as\": \"no-such-user-fac\"}}}", "tools.x.run_as");
+                   "\"run_as\": \"no-such-user-fac\"}}}",
+                   "tools.x.run_as");
     assert_contains(err, "no user \"no-such-user-fac\"");
 }
 
@@ -658,16 +661,18 @@ static void a_cron_entry_sets_every_key(void **state)
     assert_null(c->site);
     assert_int_equal(c->max_attempts, 0);
     assert_int_equal(c->expr.sec, 1 | 1ULL << 5 | 1ULL << 10 | 1ULL << 15 | 1ULL << 20 |
-                                  1ULL << 25 | 1ULL << 30 | 1ULL << 35 | 1ULL << 40 |
-                                  1ULL << 45 | 1ULL << 50 | 1ULL << 55);
+                                      1ULL << 25 | 1ULL << 30 | 1ULL << 35 | 1ULL << 40 |
+                                      1ULL << 45 | 1ULL << 50 | 1ULL << 55);
 }
 
 static void a_bad_cron_schedule_is_refused_by_its_path(void **state)
 {
-    assert_refused("{\"cron\": [{\"name\": \"a\", \"schedule\": \"61 * * * *\", \"tool\": \"echo\"}]}",
-                   "cron[0].schedule: minute");
-    assert_refused("{\"cron\": [{\"name\": \"a\", \"schedule\": \"0 0 30 2 *\", \"tool\": \"echo\"}]}",
-                   "never fires");
+    assert_refused(
+        "{\"cron\": [{\"name\": \"a\", \"schedule\": \"61 * * * *\", \"tool\": \"echo\"}]}",
+        "cron[0].schedule: minute");
+    assert_refused(
+        "{\"cron\": [{\"name\": \"a\", \"schedule\": \"0 0 30 2 *\", \"tool\": \"echo\"}]}",
+        "never fires");
 }
 
 static void a_cron_entry_needs_a_name_a_schedule_and_a_tool(void **state)
@@ -679,10 +684,13 @@ static void a_cron_entry_needs_a_name_a_schedule_and_a_tool(void **state)
 
 static void a_cron_entry_must_name_a_configured_tool_and_a_served_queue(void **state)
 {
-    assert_refused("{\"cron\": [{\"name\": \"a\", \"schedule\": \"* * * * *\", \"tool\": \"nope\"}]}",
-                   "cron[0].tool: \"nope\" is not a configured tool");
-    assert_refused("{\"queues\": [\"q1\"], \"cron\": [{\"name\": \"a\", \"schedule\": \"* * * * *\","
-                   " \"tool\": \"echo\"}]}", "cron[0].queue: \"default\" is not in \"queues\"");
+    assert_refused(
+        "{\"cron\": [{\"name\": \"a\", \"schedule\": \"* * * * *\", \"tool\": \"nope\"}]}",
+        "cron[0].tool: \"nope\" is not a configured tool");
+    assert_refused(
+        "{\"queues\": [\"q1\"], \"cron\": [{\"name\": \"a\", \"schedule\": \"* * * * *\","
+        " \"tool\": \"echo\"}]}",
+        "cron[0].queue: \"default\" is not in \"queues\"");
 }
 
 static void cron_names_are_unique_and_usable_in_keys(void **state)
@@ -690,8 +698,9 @@ static void cron_names_are_unique_and_usable_in_keys(void **state)
     assert_refused("{\"cron\": [{\"name\": \"a\", \"schedule\": \"* * * * *\", \"tool\": \"echo\"},"
                    " {\"name\": \"a\", \"schedule\": \"* * * * *\", \"tool\": \"echo\"}]}",
                    "cron[1]: name \"a\" is used twice");
-    assert_refused("{\"cron\": [{\"name\": \"a b\", \"schedule\": \"* * * * *\", \"tool\": \"echo\"}]}",
-                   "cron[0]: name \"a b\" must be");
+    assert_refused(
+        "{\"cron\": [{\"name\": \"a b\", \"schedule\": \"* * * * *\", \"tool\": \"echo\"}]}",
+        "cron[0]: name \"a b\" must be");
 }
 
 static void cron_must_be_an_array_of_objects_with_known_keys(void **state)
@@ -699,12 +708,14 @@ static void cron_must_be_an_array_of_objects_with_known_keys(void **state)
     assert_refused("{\"cron\": {\"a\": {}}}", "cron: expected an array of objects, got an object");
     assert_refused("{\"cron\": [1]}", "cron[0]: expected an object, got an integer");
     assert_refused("{\"cron\": [{\"name\": \"a\", \"every\": 5}]}", "cron[0].every: unknown key");
-    assert_refused("{\"cron\": [{\"name\": \"a\", \"args\": [1]}]}", "cron[0].args: expected an object");
+    assert_refused("{\"cron\": [{\"name\": \"a\", \"args\": [1]}]}",
+                   "cron[0].args: expected an object");
 }
 
 static void retry_backoff_is_checked(void **state)
 {
-    assert_refused("{\"retry_backoff\": {\"jitter\": 2}}", "retry_backoff.jitter: 2 is out of range");
+    assert_refused("{\"retry_backoff\": {\"jitter\": 2}}",
+                   "retry_backoff.jitter: 2 is out of range");
     assert_refused("{\"retry_backoff\": {\"jitter\": \"x\"}}", "expected a number, got a string");
     assert_refused("{\"retry_backoff\": {\"base\": 10, \"max\": 5}}",
                    "retry_backoff.max: must not be below retry_backoff.base");

@@ -585,9 +585,11 @@ static void errors_that_are_not_an_array_are_refused(void **state)
  * (which then points into dst: dst must outlive its use). */
 static void next_attempt(struct buf *dst, int64_t attempt, int64_t max, const char *msg)
 {
-    struct attempt_error ae = {attempt, "ExecutionError", {msg, (uint32_t)strlen(msg)}, 1000 + attempt};
-    envelope_rewrite(&env, &(struct envelope_update){.attempt = attempt + 1, .max_attempts = max,
-                                                     .error = &ae}, dst);
+    struct attempt_error ae = {
+        attempt, "ExecutionError", {msg, (uint32_t)strlen(msg)}, 1000 + attempt};
+    envelope_rewrite(
+        &env, &(struct envelope_update){.attempt = attempt + 1, .max_attempts = max, .error = &ae},
+        dst);
     assert_int_equal(decode_bytes(dst->data, dst->len), ENV_OK);
 }
 

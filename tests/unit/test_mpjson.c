@@ -240,9 +240,11 @@ static void non_string_map_keys_become_their_json_text(void **state)
 /* A key nested 30 deep used to be escaped once per level: 2^30 bytes of output. */
 static void deeply_nested_container_keys_stay_small(void **state)
 {
-    for (int i = 0; i < 30; i++) msgpack_pack_map(&in.pk, 1); /* each map's key is a map */
+    for (int i = 0; i < 30; i++)
+        msgpack_pack_map(&in.pk, 1); /* each map's key is a map */
     msgpack_pack_map(&in.pk, 0);
-    for (int i = 0; i < 30; i++) pack_str(&in.pk, "v");
+    for (int i = 0; i < 30; i++)
+        pack_str(&in.pk, "v");
     to_json(false);
     assert_true(out.len < 64);
 }

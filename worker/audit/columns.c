@@ -132,7 +132,8 @@ void audit_datetime(char out[64], int64_t ms, const struct tz_zone *zone)
     memcpy(out, s, n);
     int64_t us = (ms - sec * 1000) * 1000;
     out[n] = '.';
-    for (size_t i = n + 6; i > n; i--, us /= 10) out[i] = (char)('0' + us % 10);
+    for (size_t i = n + 6; i > n; i--, us /= 10)
+        out[i] = (char)('0' + us % 10);
     out[n + 7] = '\0';
 }
 

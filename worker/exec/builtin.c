@@ -16,7 +16,8 @@ static int64_t arg_int(const struct exec_call *c, const char *key, int64_t dflt)
 {
     const msgpack_object *v = mp_map_get(c->args, key, strlen(key));
     if (!v) return dflt;
-    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) return v->via.u64 > INT64_MAX ? INT64_MAX : (int64_t)v->via.u64;
+    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return v->via.u64 > INT64_MAX ? INT64_MAX : (int64_t)v->via.u64;
     if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) return v->via.i64;
     if (v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32)
         return (int64_t)v->via.f64;
@@ -44,8 +45,10 @@ static void builtin_start(struct exec_call *c)
     const char *fn = c->tool->builtin;
     c->result.type = MSGPACK_OBJECT_NIL;
     if (strcmp(fn, "echo") == 0) {
-        if (c->args) c->result = *c->args;
-        else c->result.type = MSGPACK_OBJECT_NIL;
+        if (c->args)
+            c->result = *c->args;
+        else
+            c->result.type = MSGPACK_OBJECT_NIL;
         succeed(c);
     } else if (strcmp(fn, "noop") == 0) {
         succeed(c);
@@ -70,7 +73,8 @@ static void builtin_start(struct exec_call *c)
         void **grown = realloc(leaked, (nleaked + 1) * sizeof *leaked);
         if (!p || !grown) {
             free(p);
-            exec_fail(c, FAC_ST_ERROR, FAC_ERR_EXEC, "leak: cannot allocate %lld MB", (long long)mb);
+            exec_fail(c, FAC_ST_ERROR, FAC_ERR_EXEC, "leak: cannot allocate %lld MB",
+                      (long long)mb);
             c->done(c);
             return;
         }
@@ -82,8 +86,10 @@ static void builtin_start(struct exec_call *c)
         int64_t ms = arg_int(c, "ms", 0);
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
         if (ms <= 0)
-            for (;;) pause(); /* blocks the event loop until the supervisor kills us */
-        while (nanosleep(&ts, &ts) != 0) {}
+            for (;;)
+                pause(); /* blocks the event loop until the supervisor kills us */
+        while (nanosleep(&ts, &ts) != 0) {
+        }
         succeed(c);
     } else {
         exec_fail(c, FAC_ST_ERROR, FAC_ERR_EXEC, "unknown builtin \"%s\"", fn);

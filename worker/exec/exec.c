@@ -9,7 +9,7 @@
 #include "mpjson.h"
 
 static const struct executor *const executors[] = {&exec_builtin, &exec_mcp, &exec_http,
-                                                  &exec_process, &exec_sql};
+                                                   &exec_process, &exec_sql};
 
 const struct executor *exec_for(const struct tool_cfg *tool)
 {
@@ -46,6 +46,7 @@ void exec_succeed_json(struct exec_call *call, const json_t *v)
     call->status = FAC_ST_SUCCESS;
     if (msgpack_unpack(bytes, packed.len, &off, call->zone, &call->result) !=
         MSGPACK_UNPACK_SUCCESS)
-        exec_fail(call, FAC_ST_ERROR, FAC_ERR_EXEC, "the result nests deeper than msgpack allows (32 levels)");
+        exec_fail(call, FAC_ST_ERROR, FAC_ERR_EXEC,
+                  "the result nests deeper than msgpack allows (32 levels)");
     buf_free(&packed);
 }

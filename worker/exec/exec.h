@@ -22,18 +22,18 @@ struct exec_call {
     struct ev_loop *loop;
     const struct fac_config *cfg; /* sites and defaults */
     const struct tool_cfg *tool;
-    const msgpack_object *args; /* a map, or NULL for none */
+    const msgpack_object *args;    /* a map, or NULL for none */
     struct str job_id, site, user; /* from the envelope; site/user may be empty */
-    msgpack_zone *zone;         /* where a result object may be allocated */
-    double timeout;             /* seconds: the tool's, or the envelope's when lower */
+    msgpack_zone *zone;            /* where a result object may be allocated */
+    double timeout;                /* seconds: the tool's, or the envelope's when lower */
     exec_done_fn done;
 
     /* Outcome, filled by the executor before it calls done(). */
-    const char *status;           /* FAC_ST_* */
-    const char *err_type;         /* when status is not Success; points to err_type_buf */
+    const char *status;   /* FAC_ST_* */
+    const char *err_type; /* when status is not Success; points to err_type_buf */
     char err_type_buf[64];
-    struct buf err_msg;           /* freed by the job */
-    msgpack_object result;        /* Success: lives in zone or in args */
+    struct buf err_msg;    /* freed by the job */
+    msgpack_object result; /* Success: lives in zone or in args */
 
     /* The executor's own state. */
     ev_timer timer;
