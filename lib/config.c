@@ -21,6 +21,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "secrets.h"
 #include "sqltpl.h"
 
 /* T_OFFSTR: a string, or false meaning off (stored as ""). T_NUM: a plain number (double).
@@ -783,6 +784,8 @@ struct fac_config *config_load(const char *path, char *err, size_t errlen)
             goto err;
         }
         if (parse_table(&x, NULL, top_entries, root, c)) goto err;
+        /* Our own file only: a bench's site_config.json files are Frappe's to guard. */
+        if (secrets_check_modes(c, path, err, errlen)) goto err;
         if (!c->tools) default_tools(c); /* the bench's assistant_tools may tune them */
         if (c->bench_path && bench_apply(c, root, err, errlen)) goto err;
     }

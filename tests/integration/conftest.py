@@ -325,6 +325,7 @@ def write_json_atomic(path, obj):
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2))
+    tmp.chmod(0o640)  # fac-worker refuses a world-readable config that holds secrets
     os.replace(tmp, path)
 
 

@@ -243,6 +243,7 @@ def test_wrong_credentials_stop_the_pool_without_logging_the_password(fac, maria
     db = mariadb.create_site_db("bad_pw", "bad_pw-pw")
     secret = "wrong-secret-3141"
     (tmp_path / "db.pw").write_text(secret + "\n")
+    (tmp_path / "db.pw").chmod(0o600)
     sites = {SITE: {"db": site_db_config(mariadb, db, None, password_file=str(tmp_path / "db.pw"))}}
     del sites[SITE]["db"]["password"]
     pool = start_pool(fac, mariadb, tmp_path, db, sites=sites, wait=False)

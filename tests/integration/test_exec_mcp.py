@@ -120,6 +120,7 @@ def test_a_wrong_secret_names_the_config_keys_but_never_the_secret(fac, fac_site
 
 def test_the_secret_may_come_from_api_secret_file(fac, fac_site, tmp_path):
     (tmp_path / "secret").write_text("s-admin\n")
+    (tmp_path / "secret").chmod(0o600)
     sites = {SITE: {"url": fac_site.url, "api_key": "k-admin",
                     "api_secret_file": str(tmp_path / "secret")}}
     start(fac, fac_site, sites=sites)

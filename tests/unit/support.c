@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -79,6 +80,8 @@ int tmpdir_write(const char *dir, const char *name, const char *text, char *path
     if (!f) return -1;
     size_t len = strlen(text);
     bool ok = fwrite(text, 1, len, f) == len;
+    /* Private, as fac-worker wants files that may hold secrets (lib/secrets.h). */
+    ok = chmod(path, 0600) == 0 && ok;
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
