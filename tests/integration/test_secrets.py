@@ -70,3 +70,18 @@ def test_secrets_reach_no_command_line_environment_log_or_record(fac, redis_fact
     assert SECRET not in pool.log_text()
     audit = tmp_path / "audit.jsonl"
     assert audit.exists() and SECRET not in audit.read_text()
+
+
+def test_a_redis_acl_user_authenticates(fac, redis_factory, tmp_path):
+    secured = redis_factory(password="admin-pw")
+    secured.client.execute_command("ACL", "SETUSER", "facpool", "on", ">" + SECRET, "~*", "&*",
+                                   "+@all")
+    cfg = make_config(tmp_path, name="acl.json", workers=1,
+                      redis="redis://facpool:%s@127.0.0.1:%d/0" % (SECRET, secured.port))
+    pool = fac.start(config=cfg, wait=False)
+    jid = enqueue(secured.client, job("echo", {"acl": True}))
+    assert wait_result(secured.client, jid, timeout=10)["status"] == "Success"
+    clients = secured.client.execute_command("CLIENT", "LIST").decode()
+    assert "user=facpool" in clients, clients
+    pool.stop(timeout=10)
+    assert SECRET not in pool.log_text()
