@@ -18,6 +18,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "boot.h"
 #include "clock.h"
 #include "config.h"
 #include "fac/protocol.h"
@@ -237,24 +238,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return FAC_EXIT_USAGE;
     }
-    char err[2048];
-    struct fac_config *cfg = config_load(path, err, sizeof err);
-    if (!cfg) {
-        fprintf(stderr, "fac-scheduler: %s\n", err);
-        return FAC_EXIT_BOOT;
-    }
-    if (check) {
-        printf("%s: valid (%zu queues, %zu cron entries)\n", path, cfg->nqueues, cfg->ncron);
-        config_free(cfg);
-        return 0;
-    }
-    enum log_level lvl = LOG_INFO;
-    if (log_level_parse(log_level ? log_level : cfg->log_level, &lvl)) {
-        fprintf(stderr, "fac-scheduler: --log-level takes debug, info, warn or error\n");
-        return FAC_EXIT_USAGE;
-    }
-    if (log_init("sch", log_file ? log_file : cfg->log_file, lvl) != 0) return FAC_EXIT_BOOT;
-    int rc = run(cfg, argv);
+    struct boot_opts o = {"fac-scheduler", "sch", path, check, log_file, log_level, NULL};
+    int rc;
+    struct fac_config *cfg = boot_config(&o, &rc);
+    if (!cfg) return rc;
+    rc = run(cfg, argv);
     config_free(cfg);
     return rc;
 }

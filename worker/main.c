@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boot.h"
 #include "config.h"
 #include "fac/protocol.h"
 #include "log.h"
@@ -75,34 +76,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return FAC_EXIT_USAGE;
     }
-    char err[2048];
-    struct fac_config *cfg = config_load(path, err, sizeof err);
-    if (!cfg) {
-        fprintf(stderr, "fac-worker: %s\n", err);
-        return FAC_EXIT_BOOT;
-    }
-    if (check) {
-        printf("%s: valid (%zu queues, %zu tools, %lld workers)\n", path, cfg->nqueues, cfg->ntools,
-               (long long)cfg->workers);
-        config_free(cfg);
-        return 0;
-    }
-    enum log_level lvl = LOG_INFO;
-    if (log_level && log_level_parse(log_level, &lvl)) {
-        fprintf(stderr, "fac-worker: --log-level takes debug, info, warn or error\n");
-        return FAC_EXIT_USAGE;
-    }
-    if (!log_level) log_level_parse(cfg->log_level, &lvl);
-    enum log_format fmt = LOG_TEXT;
-    if (log_format_parse(log_format ? log_format : cfg->log_format, &fmt)) {
-        fprintf(stderr, "fac-worker: --log-format takes text or json\n");
-        return FAC_EXIT_USAGE;
-    }
-    log_set_format(fmt);
-    if (log_file) {
-        free(cfg->log_file);
-        cfg->log_file = strdup(log_file);
-    }
-    if (log_init("sup", cfg->log_file, lvl) != 0) return FAC_EXIT_BOOT;
+    struct boot_opts o = {"fac-worker", "sup", path, check, log_file, log_level, log_format};
+    int rc;
+    struct fac_config *cfg = boot_config(&o, &rc);
+    if (!cfg) return rc;
     return supervisor_run(cfg, workers);
 }
