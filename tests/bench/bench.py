@@ -116,6 +116,25 @@ def proc_children(pid):
     return sorted(set(kids))
 
 
+def proc_cpu_seconds(pid, children=False):
+    """utime + stime of PID from /proc/PID/stat (fields 14, 15), plus cutime + cstime (16, 17: its
+    waited-for children, e.g. rq's work horses) with children=True."""
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        rest = f.read().rsplit(b")", 1)[1].split()
+    ticks = int(rest[11]) + int(rest[12]) + (int(rest[13]) + int(rest[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_job(n, worker_s, redis0, redis1, supervisor_s=None):
+    """CPU per job in microseconds: the workers', the supervisor's and redis-server's (INFO cpu deltas)."""
+    out = {"worker_us": worker_s / n * 1e6, "worker_s": worker_s,
+           "redis_us": (redis1["all"] - redis0["all"]) / n * 1e6,
+           "redis_main_thread_us": (redis1["main_thread"] - redis0["main_thread"]) / n * 1e6}
+    if supervisor_s is not None:
+        out["supervisor_us"] = supervisor_s / n * 1e6
+    return out
+
+
 def _set_pdeathsig():
     # Child dies with the bench even if the bench is SIGKILLed.
     try:
@@ -449,6 +468,12 @@ class Bench:
     def flush(self):
         self.r.flushdb()
 
+    def redis_cpu(self):
+        """INFO cpu: seconds of CPU redis-server used, all threads and main thread."""
+        info = self.r.info("cpu")
+        return {"all": info["used_cpu_sys"] + info["used_cpu_user"],
+                "main_thread": info["used_cpu_sys_main_thread"] + info["used_cpu_user_main_thread"]}
+
     # ---- fac-scheduler promotion (--promotion)
 
     def sched_start(self):
@@ -589,7 +614,7 @@ class Bench:
     def fac_bin(self):
         return os.path.join(self.args.build_dir, "fac-worker")
 
-    def fac_config(self, tag, workers, mcp_url=None, audit=None, extra=None):
+    def fac_config(self, tag, workers, mcp_url=None, audit=None, extra=None, concurrency=None):
         a = self.args
         audit = audit or a.audit
         cfg = {
@@ -598,7 +623,7 @@ class Bench:
             "queues": [QUEUE],
             "host_id": HOST_ID,
             "workers": workers,
-            "concurrency": a.concurrency,
+            "concurrency": concurrency or a.concurrency,
             "max_jobs": 0,  # no recycling in the middle of a run
             "log_file": os.path.join(self.tmp, "fac-%s.log" % tag),
             "log_level": a.log_level,
@@ -629,8 +654,8 @@ class Bench:
                              % (path, p.returncode, p.stdout.decode("utf-8", "replace"),
                                 open(path).read()))
 
-    def fac_start(self, tag, workers, mcp_url=None, audit=None, extra=None):
-        path, cfg = self.fac_config(tag, workers, mcp_url, audit, extra)
+    def fac_start(self, tag, workers, mcp_url=None, audit=None, extra=None, concurrency=None):
+        path, cfg = self.fac_config(tag, workers, mcp_url, audit, extra, concurrency)
         self.fac_check_config(path)
         out = open(os.path.join(self.tmp, "fac-%s.out" % tag), "wb")
         cmd = [self.fac_bin(), "-c", path, "-w", str(workers)]
@@ -710,6 +735,9 @@ class Bench:
             log("fac-worker: latency, %d echo jobs one at a time" % a.latency_jobs)
             res["latency"], res["latency_raw_ns"] = self.fac_latency(sup, a.latency_jobs, a.warmup)
             log("fac-worker: latency p50 %.3f ms p99 %.3f ms" % (res["latency"]["p50_ms"], res["latency"]["p99_ms"]))
+            res["latency_floor"], _ = self.client_floor(a.latency_jobs, a.warmup)
+            log("client floor (LPUSH + BLPOP, no worker): p50 %.3f ms p99 %.3f ms"
+                % (res["latency_floor"]["p50_ms"], res["latency_floor"]["p99_ms"]))
         finally:
             res["stop_rc"] = self.fac_stop(sup)
         return res
@@ -741,7 +769,28 @@ class Bench:
             raise BenchError("fac-worker latency: %d bad replies, first: %r" % (len(bad), bad[0]))
         return lat_stats(lat), lat
 
-    def fac_prefill(self, n, tag, tool="noop"):
+    def client_floor(self, m, warmup):
+        """fac_latency's two round trips without a worker: LPUSH an envelope of the same size onto a
+        list no worker reads, then BLPOP it back (already there), timed the same way."""
+        r = redis.Redis(host="127.0.0.1", port=self.port)  # own connection, like fac_latency
+        r.ping()
+        key = "bench:floor"
+        lat = []
+        for i in range(-warmup, m):
+            jid = "lat-%d" % i
+            env = msgpack.packb({"v": 1, "id": jid, "tool": "echo", "args": {"i": i},
+                                 "enqueued_at": int(time.time() * 1000), "reply_to": "bench:reply:%s" % jid})
+            t0 = time.perf_counter_ns()
+            r.lpush(key, env)
+            got = r.blpop(key, timeout=self.args.job_timeout)
+            t1 = time.perf_counter_ns()
+            if got is None or got[1] != env:
+                raise BenchError("client floor: BLPOP returned %r" % (got,))
+            if i >= 0:
+                lat.append(t1 - t0)
+        return lat_stats(lat), lat
+
+    def fac_prefill(self, n, tag, tool="noop", args=None):
         now = int(time.time() * 1000)
         pipe = self.r.pipeline(transaction=False)
         batch = []
@@ -749,10 +798,13 @@ class Bench:
         extra = {"site": MCP_SITE, "args": {"doctype": "ToDo", "limit": 20}} if tool == MCP_TOOL else {}
         if self.mariadb:
             extra["site"] = MCP_SITE  # the audit rows go to its database
+        if args is not None:
+            extra["args"] = args
+        per_push = max(1, min(1000, (1 << 20) // (len(msgpack.packb(args)) if args else 1)))  # <= ~1 MB per LPUSH
         for i in range(n):
             env = dict({"v": 1, "id": "%s-%d" % (tag, i), "tool": tool, "enqueued_at": now}, **extra)
             batch.append(msgpack.packb(env))
-            if len(batch) == 1000:
+            if len(batch) == per_push:
                 pipe.lpush(FAC_READY, *batch)
                 batch = []
                 if len(pipe) >= 10:
@@ -778,20 +830,25 @@ class Bench:
         total += sum(pipe.execute())
         return total
 
-    def fac_throughput(self, workers, n, tag, tool="noop", mcp_url=None, audit=None):
+    def fac_throughput(self, workers, n, tag, tool="noop", mcp_url=None, audit=None, concurrency=None, args=None):
+        """N pre-filled `tool` jobs (with `args`, if given) on a fresh pool: jobs/s, busy memory, and CPU
+        per job of the workers, the supervisor and Redis. `echo` results are checked against `args`."""
         a = self.args
         audit = audit or a.audit
+        concurrency = concurrency or a.concurrency
         self.flush()
         if audit == "mariadb":
             self.audit_truncate()
         log("fac-worker: pre-filling %d %s envelopes into %s" % (n, tool, FAC_READY))
-        prefill_s = self.fac_prefill(n, tag, tool)
+        prefill_s = self.fac_prefill(n, tag, tool, args)
         keys = self.fac_result_keys(n, tag)
-        log("fac-worker: pre-fill took %.2fs; starting pool with %d workers" % (prefill_s, workers))
-        sup, t_pool = self.fac_start(tag, workers, mcp_url, audit)
+        log("fac-worker: pre-fill took %.2fs; starting pool with %d workers x concurrency %d"
+            % (prefill_s, workers, concurrency))
+        redis_cpu0 = self.redis_cpu()
+        sup, t_pool = self.fac_start(tag, workers, mcp_url, audit, concurrency=concurrency)
         sampler = MemSampler(self.fac_roles(sup), a.sample_ms / 1000.0, self.tracker)
         sampler.start()
-        res = {"jobs": n, "workers": workers, "concurrency": a.concurrency, "prefill_s": prefill_s, "audit": audit}
+        res = {"jobs": n, "workers": workers, "concurrency": concurrency, "prefill_s": prefill_s, "audit": audit}
         try:
             timeout = max(120.0, n / 200.0)
             deadline = time.time() + timeout
@@ -829,6 +886,12 @@ class Bench:
                 if held:
                     continue
                 t_acked = time.time()
+                # CPU: the pool's processes were started for this run, so their whole CPU time counts
+                # (start-up included); Redis' from just before the pool started.
+                cpu_pids = self.fac_worker_pids(sup)
+                worker_cpu = sum(proc_cpu_seconds(pid) for pid in cpu_pids)
+                sup_cpu = proc_cpu_seconds(sup.pid)
+                redis_cpu1 = self.redis_cpu()
                 # Verify: every result record is there.
                 have = self.fac_count_results(keys)
                 dead = self.r.llen(FAC_DEAD)
@@ -840,8 +903,19 @@ class Bench:
                 t_done = t_acked = None  # not all there (a retry?): keep polling
             busy = sampler.finish()
             sampler = None
-            recs = self.fac_fetch_results(keys)
+            seen = busy.get("worker", {}).get("pids_seen")
+            if seen != len(cpu_pids) or len(cpu_pids) != workers:
+                raise BenchError("fac-worker throughput: %d worker pids at the end, %s seen during the run, %d "
+                                 "configured: a worker was replaced, its CPU time is lost" % (len(cpu_pids), seen, workers))
+            res["cpu"] = cpu_per_job(n, worker_cpu, redis_cpu0, redis_cpu1, supervisor_s=sup_cpu)
+            size = len(msgpack.packb(args)) if args else 0
+            recs = self.fac_fetch_results(keys, chunk=max(1, min(1000, (4 << 20) // max(1, size))))
+            if tool == "echo":
+                wrong = sum(1 for x in recs if x is not None and x.get("result") != args)
+                if wrong:
+                    raise BenchError("fac-worker throughput: %d echo results differ from their args" % wrong)
             res.update(self.fac_result_stats(recs, n, t_pool, t_done))
+            del recs
             res["acked_at"] = t_acked
             res["acked_s"] = t_acked - res["first_started_at"]
             res["acked_jobs_per_s"] = n / max(1e-9, res["acked_s"])
@@ -881,20 +955,13 @@ class Bench:
         with open(port_file) as f:
             return p, "http://127.0.0.1:%s" % f.read().strip()
 
-    @staticmethod
-    def cpu_seconds(pid):
-        """utime + stime of pid from /proc/PID/stat."""
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            rest = f.read().rsplit(b")", 1)[1].split()
-        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
-
     def fac_mcp(self, workers, n):
         """Throughput of mcp jobs against fac_fast.py; also how busy the stand-in was."""
         standin, url = self.start_fac_standin()
         try:
-            cpu0 = self.cpu_seconds(standin.pid)
+            cpu0 = proc_cpu_seconds(standin.pid)
             res = self.fac_throughput(workers, n, "mcp", MCP_TOOL, url)
-            res["standin_cpu_s"] = self.cpu_seconds(standin.pid) - cpu0
+            res["standin_cpu_s"] = proc_cpu_seconds(standin.pid) - cpu0
             import urllib.request
             with urllib.request.urlopen(url + "/_stats", timeout=10) as resp:
                 res["standin"] = json.loads(resp.read())
@@ -912,11 +979,11 @@ class Bench:
         except OSError:
             return None
 
-    def fac_fetch_results(self, keys):
+    def fac_fetch_results(self, keys, chunk=1000):
         recs = []
         pipe = self.r.pipeline(transaction=False)
-        for i in range(0, len(keys), 1000):
-            pipe.mget(keys[i:i + 1000])
+        for i in range(0, len(keys), chunk):
+            pipe.mget(keys[i:i + chunk])
             if len(pipe) >= 10:
                 for vals in pipe.execute():
                     recs.extend(msgpack.unpackb(v, raw=False) if v is not None else None for v in vals)
@@ -1090,8 +1157,10 @@ class Bench:
         log("rq %s: enqueue took %.2fs; starting %d burst workers" % (label, prefill_s, a.workers))
         fin_key = "rq:finished:%s" % QUEUE
         fail_key = "rq:failed:%s" % QUEUE
+        redis_cpu0 = self.redis_cpu()
         t_pool = time.time()
         procs = self.rq_start_workers(a.workers, klass, True, label + "-burst")
+        worker_cpu = {}  # pid -> last CPU seconds read (a burst worker exits, and is reaped, when done)
         sampler = MemSampler(self.rq_roles(procs), a.sample_ms / 1000.0, self.tracker)
         sampler.start()
         try:
@@ -1100,6 +1169,11 @@ class Bench:
             next_report = time.time() + 5
             while True:
                 time.sleep(0.005)
+                for p in procs:
+                    try:
+                        worker_cpu[p.pid] = proc_cpu_seconds(p.pid, children=True)
+                    except (OSError, IndexError, ValueError):
+                        pass
                 pipe = self.r.pipeline(transaction=False)
                 pipe.zcard(fin_key)
                 pipe.zcard(fail_key)
@@ -1107,6 +1181,7 @@ class Bench:
                 now = time.time()
                 if fin + failed >= n_jobs:
                     t_done = now
+                    redis_cpu1 = self.redis_cpu()
                     break
                 if now > deadline:
                     raise BenchError("rq %s throughput: %d/%d finished after %.0fs\n%s"
@@ -1130,7 +1205,8 @@ class Bench:
                 except subprocess.TimeoutExpired:
                     log("rq %s: burst worker %d still running 30s after the queue drained" % (label, p.pid))
             tp = self.rq_job_stats(ids, t_pool, t_done)
-            tp.update({"jobs": n_jobs, "workers": a.workers, "prefill_s": prefill_s, "busy_memory": busy})
+            tp.update({"jobs": n_jobs, "workers": a.workers, "prefill_s": prefill_s, "busy_memory": busy,
+                       "cpu": cpu_per_job(n_jobs, sum(worker_cpu.values()), redis_cpu0, redis_cpu1)})
             res["throughput"] = tp
         finally:
             if sampler is not None:
@@ -1272,6 +1348,18 @@ def table_rows(results):
         rows.append(("mcp throughput (jobs/s)", vals(lambda d: _get(d, "mcp", "jobs_per_s")), "%.0f"))
     rows.append(("latency p50 (ms)", vals(lambda d: _get(d, "latency", "p50_ms")), "%.3f"))
     rows.append(("latency p99 (ms)", vals(lambda d: _get(d, "latency", "p99_ms")), "%.3f"))
+    for p in ("p50", "p99"):
+        rows.append(("client floor %s (ms): LPUSH + BLPOP, no worker" % p,
+                     vals(lambda d: _get(d, "latency_floor", p + "_ms")), "%.3f"))
+    for p in ("p50", "p99"):
+        rows.append(("latency minus client floor, %s (ms)" % p,
+                     vals(lambda d: _get(d, "latency", p + "_ms") - _get(d, "latency_floor", p + "_ms")
+                          if _get(d, "latency_floor") else None), "%.3f"))
+    rows.append(("worker CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "worker_us")), "%.1f"))
+    rows.append(("supervisor CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "supervisor_us")), "%.2f"))
+    rows.append(("Redis CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "redis_us")), "%.1f"))
+    rows.append(("Redis main-thread CPU per job (us)",
+                 vals(lambda d: _get(d, "throughput", "cpu", "redis_main_thread_us")), "%.1f"))
     rows.append(("idle worker RSS (MiB)", vals(lambda d: mb(_get(d, "idle_memory", "worker_max", "rss"))), "%.2f"))
     rows.append(("idle worker PSS (MiB)", vals(lambda d: mb(_get(d, "idle_memory", "worker_max", "pss"))), "%.2f"))
     rows.append(("idle worker private (MiB)", vals(lambda d: mb(_get(d, "idle_memory", "worker_max", "private"))), "%.2f"))
@@ -1308,7 +1396,7 @@ def render_table(results, markdown=False):
     for label, v, fmt in table_rows(results):
         if all(x is None for x in v.values()):
             continue  # not measured in this run (e.g. --mcp-only)
-        norat = label.startswith("jobs in") or label.startswith("mcp")  # a count, or fac-only
+        norat = label.startswith(("jobs in", "mcp", "client floor", "latency minus"))  # a count, or fac-only
         body.append([label, fmt_cell(fmt, v["fac"]), fmt_cell(fmt, v["rq_worker"]), fmt_cell(fmt, v["rq_simple"]),
                      "" if norat else ratio(v["fac"], v["rq_worker"]),
                      "" if norat else ratio(v["fac"], v["rq_simple"])])
