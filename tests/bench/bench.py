@@ -1598,6 +1598,15 @@ def parse_args(argv):
     ap.add_argument("--md-out", help="Markdown table (default <results-dir>/latest.md)")
     ap.add_argument("--raw", action="store_true", help="keep raw latency samples in the JSON")
     ap.add_argument("--keep-tmp", action="store_true", help="do not delete the temp dir (logs, configs, audit)")
+    ap.add_argument("--matrix", action="store_true",
+                    help="only fac-worker throughput for workers 1/2/4 x concurrency 1/16/128 (100 B noop jobs) and "
+                    "payloads 100 B/10 KB/1 MB (echo, 2 workers x 16): results/matrix.md, matrix.png")
+    ap.add_argument("--matrix-jobs", type=int, default=50000,
+                    help="--matrix jobs per cell with a 100 B payload (default 50000)")
+    ap.add_argument("--matrix-10k-jobs", type=int, default=10000,
+                    help="--matrix jobs in the 10 KB payload cell (default 10000)")
+    ap.add_argument("--matrix-1m-jobs", type=int, default=500,
+                    help="--matrix jobs in the 1 MB payload cell (default 500)")
     ap.add_argument("--sql", action="store_true",
                     help="only the sql tool benchmark (private mariadbd): results/sql.md")
     ap.add_argument("--promotion", action="store_true",
@@ -1661,6 +1670,98 @@ def main_promotion(a, argv):
     with open(path, "w") as f:
         f.write("\n".join(lines))
     print("results: %s" % path)
+    return 0
+
+
+def pad_args(size):
+    """Job args {"pad": "xx..."} whose msgpack encoding is exactly `size` bytes."""
+    k = size
+    while len(msgpack.packb({"pad": "x" * k})) > size:
+        k -= 1
+    args = {"pad": "x" * k}
+    if len(msgpack.packb(args)) != size:
+        raise ValueError("no pad of exactly %d bytes" % size)
+    return args
+
+
+def main_matrix(a, argv):
+    """--matrix: fac-worker throughput over workers x concurrency, then over payload sizes."""
+    if not os.access(os.path.join(a.build_dir, "fac-worker"), os.X_OK):
+        sys.stderr.write("bench: fac-worker not found in %s\n" % a.build_dir)
+        return 2
+    small = 100
+    cells = [(w, c, "noop", small, a.matrix_jobs) for w in (1, 2, 4) for c in (1, 16, 128)]
+    cells += [(2, 16, "echo", size, n) for size, n in ((small, a.matrix_jobs), (10 * 1024, a.matrix_10k_jobs),
+                                                        (1024 * 1024, a.matrix_1m_jobs))]
+    bench = Bench(a)
+    atexit.register(bench.cleanup)
+    rows = []
+    try:
+        bench.start_redis()
+        machine = machine_info(bench.r)
+        for w, c, tool, size, n in cells:
+            res = bench.fac_throughput(w, n, "m%s%dx%d-%d" % (tool, w, c, size), tool, concurrency=c,
+                                       args=pad_args(size))
+            rows.append((w, c, tool, size, n, res))
+    except BenchError as e:
+        log("FAILED: %s" % e)
+        return 1
+    finally:
+        bench.cleanup()
+    machine["loadavg_at_end"] = loadavg()
+    cmd = " ".join(shlex.quote(x) for x in [sys.argv[0]] + list(argv))
+
+    def payload(size):
+        return "%d B" % size if size < 1024 else ("%d KB" % (size // 1024) if size < 1 << 20 else "1 MB")
+
+    lines = ["# fac-worker throughput matrix", "",
+             "- date: %s" % datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+             "- command: `%s`" % cmd,
+             "- machine: %d CPUs (nproc), %s, redis-server %s (shared by the bench, Redis and the workers)"
+             % (machine["nproc"], machine["cpu_model"], machine["redis_version"]),
+             "- load average (1/5/15 min) at start: %s, at end: %s" % (machine["loadavg_at_start"],
+                                                                      machine["loadavg_at_end"]),
+             "- audit `%s`; payload = the msgpack size of the job's args `{\"pad\": \"x...\"}`; `echo` returns them, "
+             "so the result record carries the payload back; MB/s = jobs/s x payload (10^6 bytes)" % a.audit,
+             "- CPU per job: workers' and supervisor's utime+stime (/proc/PID/stat, whole life of the pool "
+             "started for the cell) and redis-server's `INFO cpu` (sys+user) from pool start to all acked, / jobs",
+             "", "| workers | concurrency | tool | payload | jobs | jobs/s | MB/s | worker CPU/job (µs) "
+             "| Redis CPU/job (µs) | busy worker PSS (MiB) |", "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for w, c, tool, size, n, res in rows:
+        pss = _get(res, "busy_memory", "worker", "pss")
+        lines.append("| %d | %d | %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %s |"
+                     % (w, c, tool, payload(size), n, res["jobs_per_s"], res["jobs_per_s"] * size / 1e6,
+                        res["cpu"]["worker_us"], res["cpu"]["redis_us"], "%.2f" % (pss / MiB) if pss else "n/a"))
+    lines.append("")
+    print("\n".join(lines))
+    path = os.path.join(a.results_dir, "matrix.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    print("results: %s" % path)
+    exe = gnuplot_exe()
+    if exe is None:
+        print("gnuplot not found: plot skipped (apt-get install gnuplot-nox)")
+        return 0
+    tmp = tempfile.mkdtemp(prefix="fac-bench-plot-")
+    try:
+        series = []
+        for w in (1, 2, 4):
+            dp = os.path.join(tmp, "w%d.dat" % w)
+            with open(dp, "w") as f:
+                for rw, c, tool, size, n, res in rows:
+                    if rw == w and tool == "noop":
+                        f.write("%d %.3f\n" % (c, res["jobs_per_s"]))
+            series.append("'%s' using 1:2 with linespoints lw 2 pt 7 title '%d worker%s'"
+                          % (dp, w, "" if w == 1 else "s"))
+        png = os.path.join(a.results_dir, "matrix.png")
+        script = ("set output '%s'\nset title 'fac-worker throughput, %d-byte noop jobs (%d CPUs)'\n"
+                  "set logscale x 2\nset xtics (1,16,128)\nset xrange [0.8:160]\nset yrange [0:*]\n"
+                  "set xlabel 'concurrency (jobs per worker)'\nset ylabel 'jobs/s'\nset grid\n"
+                  "set key top left\nplot %s\n" % (png, small, machine["nproc"], ", \\\n  ".join(series)))
+        if run_gnuplot(exe, script, tmp):
+            print("plot: %s" % png)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
@@ -1767,6 +1868,8 @@ def main(argv):
         return main_promotion(a, argv)
     if a.sql:
         return main_sql(a, argv)
+    if a.matrix:
+        return main_matrix(a, argv)
     if not a.skip_fac:
         fb = os.path.join(a.build_dir, "fac-worker")
         if not os.access(fb, os.X_OK):
