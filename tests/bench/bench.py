@@ -733,9 +733,9 @@ class Bench:
             }
             res["idle_memory"]["worker_max"] = mem_summary([m for m in res["idle_memory"]["workers"] if "pss" in m])
             log("fac-worker: latency, %d echo jobs one at a time" % a.latency_jobs)
-            res["latency"], res["latency_raw_ns"] = self.fac_latency(sup, a.latency_jobs, a.warmup)
+            res["latency"], res["latency_raw_ns"], res["latency_floor"] = self.fac_latency(sup, a.latency_jobs,
+                                                                                           a.warmup)
             log("fac-worker: latency p50 %.3f ms p99 %.3f ms" % (res["latency"]["p50_ms"], res["latency"]["p99_ms"]))
-            res["latency_floor"], _ = self.client_floor(a.latency_jobs, a.warmup)
             log("client floor (LPUSH + BLPOP, no worker): p50 %.3f ms p99 %.3f ms"
                 % (res["latency_floor"]["p50_ms"], res["latency_floor"]["p99_ms"]))
         finally:
@@ -743,9 +743,13 @@ class Bench:
         return res
 
     def fac_latency(self, sup, m, warmup):
+        """M echo jobs one at a time: (stats, raw ns, stats of the client floor). After each job the
+        same two round trips go out without a worker, on the same connection with the same envelope:
+        LPUSH onto a list nobody reads, BLPOP of that list (the element is already there)."""
         r = redis.Redis(host="127.0.0.1", port=self.port)  # own connection
         r.ping()
         lat = []
+        floor = []
         bad = []
         for i in range(-warmup, m):
             jid = "lat-%d" % i
@@ -763,32 +767,20 @@ class Bench:
             rec = msgpack.unpackb(got[1], raw=False)
             if rec.get("status") != "Success" or rec.get("result") != {"i": i}:
                 bad.append(rec)
+            t2 = time.perf_counter_ns()
+            r.lpush("bench:floor", env)
+            back = r.blpop("bench:floor", timeout=self.args.job_timeout)
+            t3 = time.perf_counter_ns()
+            if back is None or back[1] != env:
+                raise BenchError("client floor: BLPOP returned %r" % (back,))
             if i >= 0:
                 lat.append(t1 - t0)
+                floor.append(t3 - t2)
         if bad:
             raise BenchError("fac-worker latency: %d bad replies, first: %r" % (len(bad), bad[0]))
-        return lat_stats(lat), lat
-
-    def client_floor(self, m, warmup):
-        """fac_latency's two round trips without a worker: LPUSH an envelope of the same size onto a
-        list no worker reads, then BLPOP it back (already there), timed the same way."""
-        r = redis.Redis(host="127.0.0.1", port=self.port)  # own connection, like fac_latency
-        r.ping()
-        key = "bench:floor"
-        lat = []
-        for i in range(-warmup, m):
-            jid = "lat-%d" % i
-            env = msgpack.packb({"v": 1, "id": jid, "tool": "echo", "args": {"i": i},
-                                 "enqueued_at": int(time.time() * 1000), "reply_to": "bench:reply:%s" % jid})
-            t0 = time.perf_counter_ns()
-            r.lpush(key, env)
-            got = r.blpop(key, timeout=self.args.job_timeout)
-            t1 = time.perf_counter_ns()
-            if got is None or got[1] != env:
-                raise BenchError("client floor: BLPOP returned %r" % (got,))
-            if i >= 0:
-                lat.append(t1 - t0)
-        return lat_stats(lat), lat
+        log("client floor (LPUSH + BLPOP, no worker): p50 %.3f ms p99 %.3f ms"
+            % (pct(sorted(floor), 50) / 1e6, pct(sorted(floor), 99) / 1e6))
+        return lat_stats(lat), lat, lat_stats(floor)
 
     def fac_prefill(self, n, tag, tool="noop", args=None):
         now = int(time.time() * 1000)
