@@ -6,7 +6,8 @@ One run starts ONE private redis-server (free port, temp dir) and measures, in o
   fac-worker
     1. idle pool (queue empty): idle memory of the supervisor and each worker,
        then latency: M `echo` jobs one at a time, each with its own reply_to,
-       timed from just before LPUSH to the BLPOP return;
+       timed from just before LPUSH to the BLPOP return, each followed by the same
+       two round trips without a worker (the client floor);
     2. a fresh pool started on N pre-filled `noop` envelopes: throughput
        (first job's started_at -> all N results stored), busy memory sampled
        during the run (max);
@@ -16,6 +17,10 @@ One run starts ONE private redis-server (free port, temp dir) and measures, in o
        for FAC's MCP endpoint, through the worker's libcurl multi driver;
     5. with --audit mariadb (rows into a private mariadbd the bench starts),
        step 2 again with the audit off, for jobs/s with the audit on vs off.
+       Every throughput run also records CPU per job: the workers' and the supervisor's
+       utime+stime (/proc/PID/stat) and redis-server's (INFO cpu).
+  --matrix (on its own): step 2 for workers 1/2/4 x concurrency 1/16/128 with 100 B noop
+       jobs, and for 100 B / 10 KB / 1 MB echo jobs on 2 workers x 16.
   --sql (on its own, like --promotion): `sql` tool jobs on a private mariadbd, single-row
        reads by primary key one at a time (p50/p99), then jobs/s of the same reads.
   python-rq, once with the default forking `Worker` and once with `SimpleWorker`
@@ -1619,7 +1624,7 @@ def parse_args(argv):
     a.json_out = a.json_out or os.path.join(a.results_dir, "latest.json")
     a.md_out = a.md_out or os.path.join(a.results_dir, "latest.md")
     for name in ("jobs", "workers", "concurrency", "latency_jobs", "rq_worker_jobs", "rq_simple_jobs", "rq_latency_jobs",
-                 "mcp_jobs"):
+                 "mcp_jobs", "matrix_jobs", "matrix_10k_jobs", "matrix_1m_jobs"):
         if getattr(a, name) < 1:
             ap.error("--%s must be >= 1" % name.replace("_", "-"))
     if a.mcp_only and a.skip_fac:
