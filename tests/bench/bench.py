@@ -1731,6 +1731,7 @@ def main_matrix(a, argv):
                         res["cpu"]["worker_us"], res["cpu"]["redis_us"], "%.2f" % (pss / MiB) if pss else "n/a"))
     lines.append("")
     print("\n".join(lines))
+    os.makedirs(a.results_dir, exist_ok=True)
     path = os.path.join(a.results_dir, "matrix.md")
     with open(path, "w") as f:
         f.write("\n".join(lines))
