@@ -6,7 +6,8 @@ One run starts ONE private redis-server (free port, temp dir) and measures, in o
   fac-worker
     1. idle pool (queue empty): idle memory of the supervisor and each worker,
        then latency: M `echo` jobs one at a time, each with its own reply_to,
-       timed from just before LPUSH to the BLPOP return;
+       timed from just before LPUSH to the BLPOP return, each followed by the same
+       two round trips without a worker (the client floor);
     2. a fresh pool started on N pre-filled `noop` envelopes: throughput
        (first job's started_at -> all N results stored), busy memory sampled
        during the run (max);
@@ -16,6 +17,10 @@ One run starts ONE private redis-server (free port, temp dir) and measures, in o
        for FAC's MCP endpoint, through the worker's libcurl multi driver;
     5. with --audit mariadb (rows into a private mariadbd the bench starts),
        step 2 again with the audit off, for jobs/s with the audit on vs off.
+       Every throughput run also records CPU per job: the workers' and the supervisor's
+       utime+stime (/proc/PID/stat) and redis-server's (INFO cpu).
+  --matrix (on its own): step 2 for workers 1/2/4 x concurrency 1/16/128 with 100 B noop
+       jobs, and for 100 B / 10 KB / 1 MB echo jobs on 2 workers x 16.
   --sql (on its own, like --promotion): `sql` tool jobs on a private mariadbd, single-row
        reads by primary key one at a time (p50/p99), then jobs/s of the same reads.
   python-rq, once with the default forking `Worker` and once with `SimpleWorker`
@@ -114,6 +119,25 @@ def proc_children(pid):
         except OSError:
             pass
     return sorted(set(kids))
+
+
+def proc_cpu_seconds(pid, children=False):
+    """utime + stime of PID from /proc/PID/stat (fields 14, 15), plus cutime + cstime (16, 17: its
+    waited-for children, e.g. rq's work horses) with children=True."""
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        rest = f.read().rsplit(b")", 1)[1].split()
+    ticks = int(rest[11]) + int(rest[12]) + (int(rest[13]) + int(rest[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_job(n, worker_s, redis0, redis1, supervisor_s=None):
+    """CPU per job in microseconds: the workers', the supervisor's and redis-server's (INFO cpu deltas)."""
+    out = {"worker_us": worker_s / n * 1e6, "worker_s": worker_s,
+           "redis_us": (redis1["all"] - redis0["all"]) / n * 1e6,
+           "redis_main_thread_us": (redis1["main_thread"] - redis0["main_thread"]) / n * 1e6}
+    if supervisor_s is not None:
+        out["supervisor_us"] = supervisor_s / n * 1e6
+    return out
 
 
 def _set_pdeathsig():
@@ -449,6 +473,12 @@ class Bench:
     def flush(self):
         self.r.flushdb()
 
+    def redis_cpu(self):
+        """INFO cpu: seconds of CPU redis-server used, all threads and main thread."""
+        info = self.r.info("cpu")
+        return {"all": info["used_cpu_sys"] + info["used_cpu_user"],
+                "main_thread": info["used_cpu_sys_main_thread"] + info["used_cpu_user_main_thread"]}
+
     # ---- fac-scheduler promotion (--promotion)
 
     def sched_start(self):
@@ -589,7 +619,7 @@ class Bench:
     def fac_bin(self):
         return os.path.join(self.args.build_dir, "fac-worker")
 
-    def fac_config(self, tag, workers, mcp_url=None, audit=None, extra=None):
+    def fac_config(self, tag, workers, mcp_url=None, audit=None, extra=None, concurrency=None):
         a = self.args
         audit = audit or a.audit
         cfg = {
@@ -598,7 +628,7 @@ class Bench:
             "queues": [QUEUE],
             "host_id": HOST_ID,
             "workers": workers,
-            "concurrency": a.concurrency,
+            "concurrency": concurrency or a.concurrency,
             "max_jobs": 0,  # no recycling in the middle of a run
             "log_file": os.path.join(self.tmp, "fac-%s.log" % tag),
             "log_level": a.log_level,
@@ -629,8 +659,8 @@ class Bench:
                              % (path, p.returncode, p.stdout.decode("utf-8", "replace"),
                                 open(path).read()))
 
-    def fac_start(self, tag, workers, mcp_url=None, audit=None, extra=None):
-        path, cfg = self.fac_config(tag, workers, mcp_url, audit, extra)
+    def fac_start(self, tag, workers, mcp_url=None, audit=None, extra=None, concurrency=None):
+        path, cfg = self.fac_config(tag, workers, mcp_url, audit, extra, concurrency)
         self.fac_check_config(path)
         out = open(os.path.join(self.tmp, "fac-%s.out" % tag), "wb")
         cmd = [self.fac_bin(), "-c", path, "-w", str(workers)]
@@ -708,16 +738,23 @@ class Bench:
             }
             res["idle_memory"]["worker_max"] = mem_summary([m for m in res["idle_memory"]["workers"] if "pss" in m])
             log("fac-worker: latency, %d echo jobs one at a time" % a.latency_jobs)
-            res["latency"], res["latency_raw_ns"] = self.fac_latency(sup, a.latency_jobs, a.warmup)
+            res["latency"], res["latency_raw_ns"], res["latency_floor"] = self.fac_latency(sup, a.latency_jobs,
+                                                                                           a.warmup)
             log("fac-worker: latency p50 %.3f ms p99 %.3f ms" % (res["latency"]["p50_ms"], res["latency"]["p99_ms"]))
+            log("client floor (LPUSH + BLPOP, no worker): p50 %.3f ms p99 %.3f ms"
+                % (res["latency_floor"]["p50_ms"], res["latency_floor"]["p99_ms"]))
         finally:
             res["stop_rc"] = self.fac_stop(sup)
         return res
 
     def fac_latency(self, sup, m, warmup):
+        """M echo jobs one at a time: (stats, raw ns, stats of the client floor). After each job the
+        same two round trips go out without a worker, on the same connection with the same envelope:
+        LPUSH onto a list nobody reads, BLPOP of that list (the element is already there)."""
         r = redis.Redis(host="127.0.0.1", port=self.port)  # own connection
         r.ping()
         lat = []
+        floor = []
         bad = []
         for i in range(-warmup, m):
             jid = "lat-%d" % i
@@ -735,13 +772,22 @@ class Bench:
             rec = msgpack.unpackb(got[1], raw=False)
             if rec.get("status") != "Success" or rec.get("result") != {"i": i}:
                 bad.append(rec)
+            t2 = time.perf_counter_ns()
+            r.lpush("bench:floor", env)
+            back = r.blpop("bench:floor", timeout=self.args.job_timeout)
+            t3 = time.perf_counter_ns()
+            if back is None or back[1] != env:
+                raise BenchError("client floor: BLPOP returned %r" % (back,))
             if i >= 0:
                 lat.append(t1 - t0)
+                floor.append(t3 - t2)
         if bad:
             raise BenchError("fac-worker latency: %d bad replies, first: %r" % (len(bad), bad[0]))
-        return lat_stats(lat), lat
+        log("client floor (LPUSH + BLPOP, no worker): p50 %.3f ms p99 %.3f ms"
+            % (pct(sorted(floor), 50) / 1e6, pct(sorted(floor), 99) / 1e6))
+        return lat_stats(lat), lat, lat_stats(floor)
 
-    def fac_prefill(self, n, tag, tool="noop"):
+    def fac_prefill(self, n, tag, tool="noop", args=None):
         now = int(time.time() * 1000)
         pipe = self.r.pipeline(transaction=False)
         batch = []
@@ -749,10 +795,13 @@ class Bench:
         extra = {"site": MCP_SITE, "args": {"doctype": "ToDo", "limit": 20}} if tool == MCP_TOOL else {}
         if self.mariadb:
             extra["site"] = MCP_SITE  # the audit rows go to its database
+        if args is not None:
+            extra["args"] = args
+        per_push = max(1, min(1000, (1 << 20) // (len(msgpack.packb(args)) if args else 1)))  # <= ~1 MB per LPUSH
         for i in range(n):
             env = dict({"v": 1, "id": "%s-%d" % (tag, i), "tool": tool, "enqueued_at": now}, **extra)
             batch.append(msgpack.packb(env))
-            if len(batch) == 1000:
+            if len(batch) == per_push:
                 pipe.lpush(FAC_READY, *batch)
                 batch = []
                 if len(pipe) >= 10:
@@ -778,20 +827,25 @@ class Bench:
         total += sum(pipe.execute())
         return total
 
-    def fac_throughput(self, workers, n, tag, tool="noop", mcp_url=None, audit=None):
+    def fac_throughput(self, workers, n, tag, tool="noop", mcp_url=None, audit=None, concurrency=None, args=None):
+        """N pre-filled `tool` jobs (with `args`, if given) on a fresh pool: jobs/s, busy memory, and CPU
+        per job of the workers, the supervisor and Redis. `echo` results are checked against `args`."""
         a = self.args
         audit = audit or a.audit
+        concurrency = concurrency or a.concurrency
         self.flush()
         if audit == "mariadb":
             self.audit_truncate()
         log("fac-worker: pre-filling %d %s envelopes into %s" % (n, tool, FAC_READY))
-        prefill_s = self.fac_prefill(n, tag, tool)
+        prefill_s = self.fac_prefill(n, tag, tool, args)
         keys = self.fac_result_keys(n, tag)
-        log("fac-worker: pre-fill took %.2fs; starting pool with %d workers" % (prefill_s, workers))
-        sup, t_pool = self.fac_start(tag, workers, mcp_url, audit)
+        log("fac-worker: pre-fill took %.2fs; starting pool with %d workers x concurrency %d"
+            % (prefill_s, workers, concurrency))
+        redis_cpu0 = self.redis_cpu()
+        sup, t_pool = self.fac_start(tag, workers, mcp_url, audit, concurrency=concurrency)
         sampler = MemSampler(self.fac_roles(sup), a.sample_ms / 1000.0, self.tracker)
         sampler.start()
-        res = {"jobs": n, "workers": workers, "concurrency": a.concurrency, "prefill_s": prefill_s, "audit": audit}
+        res = {"jobs": n, "workers": workers, "concurrency": concurrency, "prefill_s": prefill_s, "audit": audit}
         try:
             timeout = max(120.0, n / 200.0)
             deadline = time.time() + timeout
@@ -829,6 +883,12 @@ class Bench:
                 if held:
                     continue
                 t_acked = time.time()
+                # CPU: the pool's processes were started for this run, so their whole CPU time counts
+                # (start-up included); Redis' from just before the pool started.
+                cpu_pids = self.fac_worker_pids(sup)
+                worker_cpu = sum(proc_cpu_seconds(pid) for pid in cpu_pids)
+                sup_cpu = proc_cpu_seconds(sup.pid)
+                redis_cpu1 = self.redis_cpu()
                 # Verify: every result record is there.
                 have = self.fac_count_results(keys)
                 dead = self.r.llen(FAC_DEAD)
@@ -840,8 +900,19 @@ class Bench:
                 t_done = t_acked = None  # not all there (a retry?): keep polling
             busy = sampler.finish()
             sampler = None
-            recs = self.fac_fetch_results(keys)
+            seen = busy.get("worker", {}).get("pids_seen")
+            if seen != len(cpu_pids) or len(cpu_pids) != workers:
+                raise BenchError("fac-worker throughput: %d worker pids at the end, %s seen during the run, %d "
+                                 "configured: a worker was replaced, its CPU time is lost" % (len(cpu_pids), seen, workers))
+            res["cpu"] = cpu_per_job(n, worker_cpu, redis_cpu0, redis_cpu1, supervisor_s=sup_cpu)
+            size = len(msgpack.packb(args)) if args else 0
+            recs = self.fac_fetch_results(keys, chunk=max(1, min(1000, (4 << 20) // max(1, size))))
+            if tool == "echo":
+                wrong = sum(1 for x in recs if x is not None and x.get("result") != args)
+                if wrong:
+                    raise BenchError("fac-worker throughput: %d echo results differ from their args" % wrong)
             res.update(self.fac_result_stats(recs, n, t_pool, t_done))
+            del recs
             res["acked_at"] = t_acked
             res["acked_s"] = t_acked - res["first_started_at"]
             res["acked_jobs_per_s"] = n / max(1e-9, res["acked_s"])
@@ -881,20 +952,13 @@ class Bench:
         with open(port_file) as f:
             return p, "http://127.0.0.1:%s" % f.read().strip()
 
-    @staticmethod
-    def cpu_seconds(pid):
-        """utime + stime of pid from /proc/PID/stat."""
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            rest = f.read().rsplit(b")", 1)[1].split()
-        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
-
     def fac_mcp(self, workers, n):
         """Throughput of mcp jobs against fac_fast.py; also how busy the stand-in was."""
         standin, url = self.start_fac_standin()
         try:
-            cpu0 = self.cpu_seconds(standin.pid)
+            cpu0 = proc_cpu_seconds(standin.pid)
             res = self.fac_throughput(workers, n, "mcp", MCP_TOOL, url)
-            res["standin_cpu_s"] = self.cpu_seconds(standin.pid) - cpu0
+            res["standin_cpu_s"] = proc_cpu_seconds(standin.pid) - cpu0
             import urllib.request
             with urllib.request.urlopen(url + "/_stats", timeout=10) as resp:
                 res["standin"] = json.loads(resp.read())
@@ -912,11 +976,11 @@ class Bench:
         except OSError:
             return None
 
-    def fac_fetch_results(self, keys):
+    def fac_fetch_results(self, keys, chunk=1000):
         recs = []
         pipe = self.r.pipeline(transaction=False)
-        for i in range(0, len(keys), 1000):
-            pipe.mget(keys[i:i + 1000])
+        for i in range(0, len(keys), chunk):
+            pipe.mget(keys[i:i + chunk])
             if len(pipe) >= 10:
                 for vals in pipe.execute():
                     recs.extend(msgpack.unpackb(v, raw=False) if v is not None else None for v in vals)
@@ -1090,8 +1154,10 @@ class Bench:
         log("rq %s: enqueue took %.2fs; starting %d burst workers" % (label, prefill_s, a.workers))
         fin_key = "rq:finished:%s" % QUEUE
         fail_key = "rq:failed:%s" % QUEUE
+        redis_cpu0 = self.redis_cpu()
         t_pool = time.time()
         procs = self.rq_start_workers(a.workers, klass, True, label + "-burst")
+        worker_cpu = {}  # pid -> last CPU seconds read (a burst worker exits, and is reaped, when done)
         sampler = MemSampler(self.rq_roles(procs), a.sample_ms / 1000.0, self.tracker)
         sampler.start()
         try:
@@ -1100,6 +1166,11 @@ class Bench:
             next_report = time.time() + 5
             while True:
                 time.sleep(0.005)
+                for p in procs:
+                    try:
+                        worker_cpu[p.pid] = proc_cpu_seconds(p.pid, children=True)
+                    except (OSError, IndexError, ValueError):
+                        pass
                 pipe = self.r.pipeline(transaction=False)
                 pipe.zcard(fin_key)
                 pipe.zcard(fail_key)
@@ -1107,6 +1178,7 @@ class Bench:
                 now = time.time()
                 if fin + failed >= n_jobs:
                     t_done = now
+                    redis_cpu1 = self.redis_cpu()
                     break
                 if now > deadline:
                     raise BenchError("rq %s throughput: %d/%d finished after %.0fs\n%s"
@@ -1130,7 +1202,8 @@ class Bench:
                 except subprocess.TimeoutExpired:
                     log("rq %s: burst worker %d still running 30s after the queue drained" % (label, p.pid))
             tp = self.rq_job_stats(ids, t_pool, t_done)
-            tp.update({"jobs": n_jobs, "workers": a.workers, "prefill_s": prefill_s, "busy_memory": busy})
+            tp.update({"jobs": n_jobs, "workers": a.workers, "prefill_s": prefill_s, "busy_memory": busy,
+                       "cpu": cpu_per_job(n_jobs, sum(worker_cpu.values()), redis_cpu0, redis_cpu1)})
             res["throughput"] = tp
         finally:
             if sampler is not None:
@@ -1272,6 +1345,18 @@ def table_rows(results):
         rows.append(("mcp throughput (jobs/s)", vals(lambda d: _get(d, "mcp", "jobs_per_s")), "%.0f"))
     rows.append(("latency p50 (ms)", vals(lambda d: _get(d, "latency", "p50_ms")), "%.3f"))
     rows.append(("latency p99 (ms)", vals(lambda d: _get(d, "latency", "p99_ms")), "%.3f"))
+    for p in ("p50", "p99"):
+        rows.append(("client floor %s (ms): LPUSH + BLPOP, no worker" % p,
+                     vals(lambda d: _get(d, "latency_floor", p + "_ms")), "%.3f"))
+    for p in ("p50", "p99"):
+        rows.append(("latency minus client floor, %s (ms)" % p,
+                     vals(lambda d: _get(d, "latency", p + "_ms") - _get(d, "latency_floor", p + "_ms")
+                          if _get(d, "latency_floor") else None), "%.3f"))
+    rows.append(("worker CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "worker_us")), "%.1f"))
+    rows.append(("supervisor CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "supervisor_us")), "%.2f"))
+    rows.append(("Redis CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "redis_us")), "%.1f"))
+    rows.append(("Redis main-thread CPU per job (us)",
+                 vals(lambda d: _get(d, "throughput", "cpu", "redis_main_thread_us")), "%.1f"))
     rows.append(("idle worker RSS (MiB)", vals(lambda d: mb(_get(d, "idle_memory", "worker_max", "rss"))), "%.2f"))
     rows.append(("idle worker PSS (MiB)", vals(lambda d: mb(_get(d, "idle_memory", "worker_max", "pss"))), "%.2f"))
     rows.append(("idle worker private (MiB)", vals(lambda d: mb(_get(d, "idle_memory", "worker_max", "private"))), "%.2f"))
@@ -1308,7 +1393,7 @@ def render_table(results, markdown=False):
     for label, v, fmt in table_rows(results):
         if all(x is None for x in v.values()):
             continue  # not measured in this run (e.g. --mcp-only)
-        norat = label.startswith("jobs in") or label.startswith("mcp")  # a count, or fac-only
+        norat = label.startswith(("jobs in", "mcp", "client floor", "latency minus"))  # a count, or fac-only
         body.append([label, fmt_cell(fmt, v["fac"]), fmt_cell(fmt, v["rq_worker"]), fmt_cell(fmt, v["rq_simple"]),
                      "" if norat else ratio(v["fac"], v["rq_worker"]),
                      "" if norat else ratio(v["fac"], v["rq_simple"])])
@@ -1510,6 +1595,15 @@ def parse_args(argv):
     ap.add_argument("--md-out", help="Markdown table (default <results-dir>/latest.md)")
     ap.add_argument("--raw", action="store_true", help="keep raw latency samples in the JSON")
     ap.add_argument("--keep-tmp", action="store_true", help="do not delete the temp dir (logs, configs, audit)")
+    ap.add_argument("--matrix", action="store_true",
+                    help="only fac-worker throughput for workers 1/2/4 x concurrency 1/16/128 (100 B noop jobs) and "
+                    "payloads 100 B/10 KB/1 MB (echo, 2 workers x 16): results/matrix.md, matrix.png")
+    ap.add_argument("--matrix-jobs", type=int, default=50000,
+                    help="--matrix jobs per cell with a 100 B payload (default 50000)")
+    ap.add_argument("--matrix-10k-jobs", type=int, default=10000,
+                    help="--matrix jobs in the 10 KB payload cell (default 10000)")
+    ap.add_argument("--matrix-1m-jobs", type=int, default=500,
+                    help="--matrix jobs in the 1 MB payload cell (default 500)")
     ap.add_argument("--sql", action="store_true",
                     help="only the sql tool benchmark (private mariadbd): results/sql.md")
     ap.add_argument("--promotion", action="store_true",
@@ -1530,7 +1624,7 @@ def parse_args(argv):
     a.json_out = a.json_out or os.path.join(a.results_dir, "latest.json")
     a.md_out = a.md_out or os.path.join(a.results_dir, "latest.md")
     for name in ("jobs", "workers", "concurrency", "latency_jobs", "rq_worker_jobs", "rq_simple_jobs", "rq_latency_jobs",
-                 "mcp_jobs"):
+                 "mcp_jobs", "matrix_jobs", "matrix_10k_jobs", "matrix_1m_jobs"):
         if getattr(a, name) < 1:
             ap.error("--%s must be >= 1" % name.replace("_", "-"))
     if a.mcp_only and a.skip_fac:
@@ -1573,6 +1667,99 @@ def main_promotion(a, argv):
     with open(path, "w") as f:
         f.write("\n".join(lines))
     print("results: %s" % path)
+    return 0
+
+
+def pad_args(size):
+    """Job args {"pad": "xx..."} whose msgpack encoding is exactly `size` bytes."""
+    k = size
+    while len(msgpack.packb({"pad": "x" * k})) > size:
+        k -= 1
+    args = {"pad": "x" * k}
+    if len(msgpack.packb(args)) != size:
+        raise ValueError("no pad of exactly %d bytes" % size)
+    return args
+
+
+def main_matrix(a, argv):
+    """--matrix: fac-worker throughput over workers x concurrency, then over payload sizes."""
+    if not os.access(os.path.join(a.build_dir, "fac-worker"), os.X_OK):
+        sys.stderr.write("bench: fac-worker not found in %s\n" % a.build_dir)
+        return 2
+    small = 100
+    cells = [(w, c, "noop", small, a.matrix_jobs) for w in (1, 2, 4) for c in (1, 16, 128)]
+    cells += [(2, 16, "echo", size, n) for size, n in ((small, a.matrix_jobs), (10 * 1024, a.matrix_10k_jobs),
+                                                        (1024 * 1024, a.matrix_1m_jobs))]
+    bench = Bench(a)
+    atexit.register(bench.cleanup)
+    rows = []
+    try:
+        bench.start_redis()
+        machine = machine_info(bench.r)
+        for w, c, tool, size, n in cells:
+            res = bench.fac_throughput(w, n, "m%s%dx%d-%d" % (tool, w, c, size), tool, concurrency=c,
+                                       args=pad_args(size))
+            rows.append((w, c, tool, size, n, res))
+    except BenchError as e:
+        log("FAILED: %s" % e)
+        return 1
+    finally:
+        bench.cleanup()
+    machine["loadavg_at_end"] = loadavg()
+    cmd = " ".join(shlex.quote(x) for x in [sys.argv[0]] + list(argv))
+
+    def payload(size):
+        return "%d B" % size if size < 1024 else ("%d KB" % (size // 1024) if size < 1 << 20 else "1 MB")
+
+    lines = ["# fac-worker throughput matrix", "",
+             "- date: %s" % datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+             "- command: `%s`" % cmd,
+             "- machine: %d CPUs (nproc), %s, redis-server %s (shared by the bench, Redis and the workers)"
+             % (machine["nproc"], machine["cpu_model"], machine["redis_version"]),
+             "- load average (1/5/15 min) at start: %s, at end: %s" % (machine["loadavg_at_start"],
+                                                                      machine["loadavg_at_end"]),
+             "- audit `%s`; payload = the msgpack size of the job's args `{\"pad\": \"x...\"}`; `echo` returns them, "
+             "so the result record carries the payload back; MB/s = jobs/s x payload (10^6 bytes)" % a.audit,
+             "- CPU per job: workers' and supervisor's utime+stime (/proc/PID/stat, whole life of the pool "
+             "started for the cell) and redis-server's `INFO cpu` (sys+user) from pool start to all acked, / jobs",
+             "", "| workers | concurrency | tool | payload | jobs | jobs/s | MB/s | worker CPU/job (µs) "
+             "| Redis CPU/job (µs) | busy worker PSS (MiB) |", "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for w, c, tool, size, n, res in rows:
+        pss = _get(res, "busy_memory", "worker", "pss")
+        lines.append("| %d | %d | %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %s |"
+                     % (w, c, tool, payload(size), n, res["jobs_per_s"], res["jobs_per_s"] * size / 1e6,
+                        res["cpu"]["worker_us"], res["cpu"]["redis_us"], "%.2f" % (pss / MiB) if pss else "n/a"))
+    lines.append("")
+    print("\n".join(lines))
+    os.makedirs(a.results_dir, exist_ok=True)
+    path = os.path.join(a.results_dir, "matrix.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    print("results: %s" % path)
+    exe = gnuplot_exe()
+    if exe is None:
+        print("gnuplot not found: plot skipped (apt-get install gnuplot-nox)")
+        return 0
+    tmp = tempfile.mkdtemp(prefix="fac-bench-plot-")
+    try:
+        series = []
+        for w in (1, 2, 4):
+            dp = os.path.join(tmp, "w%d.dat" % w)
+            with open(dp, "w") as f:
+                for rw, c, tool, size, n, res in rows:
+                    if rw == w and tool == "noop":
+                        f.write("%d %.3f\n" % (c, res["jobs_per_s"]))
+            series.append("'%s' using 1:2 with linespoints lw 2 pt 7 title '%d worker%s'"
+                          % (dp, w, "" if w == 1 else "s"))
+        png = os.path.join(a.results_dir, "matrix.png")
+        script = ("set output '%s'\nset title 'fac-worker throughput, %d-byte noop jobs (%d CPUs)'\n"
+                  "set logscale x 2\nset xtics (1,16,128)\nset xrange [0.8:160]\nset yrange [0:*]\n"
+                  "set xlabel 'concurrency (jobs per worker)'\nset ylabel 'jobs/s'\nset grid\n"
+                  "set key top left\nplot %s\n" % (png, small, machine["nproc"], ", \\\n  ".join(series)))
+        if run_gnuplot(exe, script, tmp):
+            print("plot: %s" % png)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
@@ -1679,6 +1866,8 @@ def main(argv):
         return main_promotion(a, argv)
     if a.sql:
         return main_sql(a, argv)
+    if a.matrix:
+        return main_matrix(a, argv)
     if not a.skip_fac:
         fb = os.path.join(a.build_dir, "fac-worker")
         if not os.access(fb, os.X_OK):
