@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from conftest import (AUDIT_TABLE, MariaDB, Pool, RedisServer,  # noqa: E402
                       builtin_tools, children_of, dead_key, delayed_key,
                       fetch_results, inflight_count, inflight_lists, job,
-                      make_config, pack, ready_key, site_db_config,
+                      make_config, pack, pid_alive, ready_key, site_db_config,
                       unpack,
                       wait_until)
 
@@ -183,10 +183,10 @@ class Chaos:
         old.proc.wait(10)
         self.killed_with_supervisor = len(pids)
         self.note("SIGKILL supervisor %d (workers %s)" % (old.pid, pids))
-        # Gone, not just zombies: the new supervisor skips a pid that still
-        # exists (docs/chaos.md "Findings").
-        wait_until(lambda: not any(os.path.exists("/proc/%d" % p) for p in pids),
-                   10, what="the old workers to die with their supervisor")
+        # Dead is enough: a zombie not yet reaped by init is rescued too
+        # (docs/chaos.md "Findings").
+        wait_until(lambda: not any(pid_alive(p) for p in pids), 10,
+                   what="the old workers to die with their supervisor")
         self.start_pool()
         self.note("new supervisor %d, workers %s" % (self.pools[-1].pid,
                                                      self.worker_pids()))
