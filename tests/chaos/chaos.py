@@ -256,7 +256,7 @@ class Chaos:
         for raw in raws:
             env = unpack(raw)
             if isinstance(env, dict):
-                ids.add(env.get("id") or env.get("job", {}).get("id"))
+                ids.add(env.get("id"))
         return ids
 
     def drain(self):
@@ -291,7 +291,7 @@ class Chaos:
 
     def count(self):
         """Every number of the summary, as a dict."""
-        r, res = self.redis.client, self.results
+        res = self.results
         pending, dead = self.pending_ids(), set(self.dead_ids())
         lost = [j for j in self.ids if j not in res and j not in pending]
         reran = [j for j, rec in res.items() if rec.get("attempt", 0) > 0]
