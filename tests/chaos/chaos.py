@@ -84,7 +84,6 @@ class Chaos:
         self.redis = self.db = None
         self.pools = []
         self.ids = []
-        self.events = []
         self.worker_kills = 0
         self.killed_with_supervisor = 0
         self.inflight_at_redis_restart = None
@@ -128,9 +127,7 @@ class Chaos:
         return sorted(pids)
 
     def note(self, what):
-        t = time.monotonic() - self.t0
-        self.events.append((t, what))
-        print("  %7.2fs  %s" % (t, what), flush=True)
+        print("  %7.2fs  %s" % (time.monotonic() - self.t0, what), flush=True)
 
     def cleanup(self):
         self.stop_ev.set()
