@@ -232,6 +232,23 @@ int requeue_worker(redisContext *c, const struct fac_config *cfg, const char *wi
     return rc;
 }
 
+/* Whether pid is a process that may still hold jobs: it exists and is not a zombie. A
+ * worker SIGKILLed with its supervisor stays a zombie until init reaps it, and a new
+ * supervisor may start in that moment; a zombie runs nothing. */
+static bool pid_running(long pid)
+{
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) return false;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return true; /* cannot tell: leave it to the scheduler's dead_after */
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *state = strrchr(buf, ')'); /* the name in "pid (name) S ..." may hold ')' */
+    return !(state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X'));
+}
+
 int requeue_orphans(redisContext *c, const struct fac_config *cfg, char *err, size_t errlen)
 {
     char k[FAC_KEY_MAX];
@@ -247,7 +264,7 @@ int requeue_orphans(redisContext *c, const struct fac_config *cfg, char *err, si
         const char *wid = r->element[i]->str;
         if (strncmp(wid, cfg->host_id, hl) != 0 || wid[hl] != ':') continue;
         long pid = strtol(wid + hl + 1, NULL, 10);
-        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
+        if (pid > 0 && pid_running(pid)) continue;
         struct requeue_stats st;
         if (requeue_worker(c, cfg, wid, true, &st, err, errlen)) {
             freeReplyObject(r);

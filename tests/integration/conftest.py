@@ -347,10 +347,14 @@ def builtin_tools(*names, **with_limits):
 class RedisServer:
     """A private redis-server; .port, .url, .client (bytes, not decoded)."""
 
-    def __init__(self, workdir, password=None, unixsocket=False):
+    def __init__(self, workdir, password=None, unixsocket=False,
+                 appendonly=False):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.password = password
+        # appendonly: an AOF fsync'd every second (a graceful stop flushes it),
+        # and start() after stop() comes back on the same port and AOF.
+        self.appendonly = appendonly
         self.socket = str(self.dir / "redis.sock") if unixsocket else None
         self.proc = None
         self.port = None
@@ -363,9 +367,11 @@ class RedisServer:
     def start(self):
         last_err = None
         for _ in range(5):
-            port = free_port()
+            port = self.port or free_port()
             args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
-                    "--save", "", "--appendonly", "no", "--dir", str(self.dir),
+                    "--save", "", "--dir", str(self.dir),
+                    "--appendonly", "yes" if self.appendonly else "no",
+                    "--appendfsync", "everysec",
                     "--logfile", str(self.dir / "redis.log"),
                     "--daemonize", "no"]
             if self.password:
@@ -393,11 +399,19 @@ class RedisServer:
             _kill_pid(proc)
         raise RuntimeError("could not start redis-server: %s" % last_err)
 
-    def stop(self):
+    def stop(self, graceful=False):
+        """SIGKILL by pid, or with graceful a SIGTERM (Redis flushes its AOF
+        and exits) and a wait."""
         if self.client is not None:
             try:
                 self.client.close()
             except Exception:
+                pass
+        if self.proc is not None and graceful and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
                 pass
         if self.proc is not None:
             _kill_pid(self.proc)

@@ -110,3 +110,22 @@ def test_a_job_that_kills_its_worker_every_time_goes_dead_and_the_pool_lives(fac
     pool.wait_workers(1, timeout=10)
     rec = wait_result(fac.r, enqueue_many(fac.r, [job("echo")])[0], timeout=10)
     assert rec["status"] == "Success"
+
+
+def test_a_zombie_worker_of_an_earlier_supervisor_is_rescued_at_start(fac):
+    """A worker SIGKILLed with its supervisor stays a zombie until init reaps
+    it; a supervisor started in that moment must still rescue its jobs at
+    start, not leave them to the scheduler's dead_after (docs/chaos.md)."""
+    import subprocess
+    zombie = subprocess.Popen(["/bin/sleep", "60"])
+    zombie.kill()
+    wait_until(lambda: open("/proc/%d/stat" % zombie.pid).read()
+               .rsplit(")", 1)[1].split()[0] == "Z", 5, what="a zombie")
+    try:
+        env = job("echo")
+        wid = "itest:%d" % zombie.pid
+        _plant(fac.r, wid, [env], now_ms())
+        fac.start(workers=1, tools=TOOLS)
+        assert wait_result(fac.r, env["id"], timeout=5)["attempt"] == 1
+    finally:
+        zombie.wait()
