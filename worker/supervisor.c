@@ -290,7 +290,10 @@ static void sup_note_exit(struct supervisor *s, int i, int status)
                       "starting more workers; fix the config and restart the pool");
         s->boot_failed = true;
     } else if (signaled || code != FAC_EXIT_OK) {
-        if (lived >= HEALTHY_LIFETIME_MS) s->failures = 0;
+        /* A crash loop is workers dying before they get anything done; one that had
+         * finished jobs (killed, OOM, a poison job) starts the count afresh. */
+        if (lived >= HEALTHY_LIFETIME_MS || shm_load(&s->shm->slots[i].jobs_done) > 0)
+            s->failures = 0;
         s->failures++;
         int64_t delay = BACKOFF_FIRST_MS << (s->failures - 1 < 9 ? s->failures - 1 : 9);
         if (delay > BACKOFF_MAX_MS) delay = BACKOFF_MAX_MS;

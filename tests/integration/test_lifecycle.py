@@ -367,6 +367,23 @@ def test_killed_workers_job_is_run_again_with_next_attempt(fac):
     wait_until(lambda: inflight_count(r) == 0, 3, what="empty in-flight")
 
 
+def test_killing_workers_that_did_jobs_does_not_escalate_the_restart_backoff(fac):
+    """Only workers that die before finishing any job are a crash loop."""
+    pool = fac.start(workers=1)
+    r = fac.r
+    gaps = []
+    for _ in range(6):
+        assert wait_result(r, enqueue(r, job("echo")), 5)["status"] == "Success"
+        (pid,) = pool.worker_pids()
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: pool.worker_pids() and pid not in pool.worker_pids(), 10,
+                   interval=0.02, what="a new worker")
+        gaps.append(time.monotonic() - t0)
+    # an escalating backoff would reach 100 ms x 2^5 = 3.2 s by the sixth kill
+    assert max(gaps) < 1.5, gaps
+
+
 def test_workers_die_with_the_supervisor(fac):
     pool = fac.start(workers=2)
     pids = pool.worker_pids()

@@ -2,8 +2,10 @@
 Grafana dashboard built on it (deploy/grafana/fac-worker.json)."""
 
 import json
+import os
 import re
 import signal
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -122,6 +124,14 @@ def test_queue_depth_and_the_oldest_jobs_age(fac):
     assert 7 <= value(s, "fac_queue_oldest_job_age_seconds", queue="default") < 30
 
 
+def _zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
 def test_restarts_are_counted_by_reason_and_counters_survive_them(fac):
     url = start(fac, max_jobs=2)
     run(fac, "echo", 6)
@@ -131,8 +141,17 @@ def test_restarts_are_counted_by_reason_and_counters_survive_them(fac):
         return s if value(s, "fac_worker_restarts_total", reason="max_jobs") >= 1 else None
     s = wait_until(recycled, 10, interval=0.2, what="a max_jobs recycle")
     assert value(s, "fac_jobs_total", tool="echo", status="Success") == 6
-    pid = next(iter(fac.pools[0].wait_workers(1).values()))["_pid"]
-    import os
+    pool = fac.pools[0]
+
+    def the_one_serving_worker():
+        # Recycling workers drain and exit on their own: kill only when the pool is down
+        # to one live child that is also the one registered as serving.
+        kids = [k for k in pool.child_pids() if not _zombie(k)]
+        live = {h["_pid"] for h in pool.live_workers().values()}
+        return kids[0] if len(kids) == 1 and live == set(kids) else None
+    pid = wait_until(the_one_serving_worker, 10, interval=0.1, what="one serving worker")
+    time.sleep(0.3)  # its registry entry is refreshed at least once more
+    assert the_one_serving_worker() == pid
     os.kill(pid, signal.SIGKILL)
     s = wait_until(lambda: (lambda s: s if value(
         s, "fac_worker_restarts_total", reason="crashed") == 1 else None)(parse(scrape(url))),
