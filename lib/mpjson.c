@@ -32,6 +32,11 @@ void mpjson_write_str(struct buf *out, const char *s, size_t n)
     size_t run = 0; /* bytes copied as they are, flushed in one append */
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') { /* plain ASCII: no call */
+            run++;
+            i++;
+            continue;
+        }
         size_t k = c >= 0x20 && c != '"' && c != '\\' ? utf8_seq(p + i, n - i) : 0;
         if (k) {
             run += k;

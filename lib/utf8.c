@@ -34,7 +34,7 @@ void utf8_append_valid(struct buf *out, const char *s, size_t n)
     size_t run = 0;
     buf_reserve(out, n);
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = p[i] < 0x80 ? 1 : utf8_seq(p + i, n - i); /* ASCII without a call */
         if (k) {
             run += k;
             i += k;
