@@ -16,10 +16,10 @@ from conftest import (SQL_FIXTURES, WORKER_BIN, ctl, enqueue, job, make_config,
 
 SITE = "site1.local"
 DB = "sql_site"
-Q_TODOS = ("SELECT name, status, allocated_to FROM `tabToDo` "
+Q_TASKS = ("SELECT name, status, allocated_to FROM `tabToDo` "
            "WHERE allocated_to = %(user)s AND status = %(status)s ORDER BY name")
 TOOLS = {
-    "todos": {"kind": "sql", "query": Q_TODOS, "timeout": 5},
+    "tasks": {"kind": "sql", "query": Q_TASKS, "timeout": 5},
     "echo_value": {"kind": "sql", "query": "SELECT %(v)s AS v"},
     "by_description": {"kind": "sql", "query":
                        "SELECT name FROM `tabToDo` WHERE description = %(text)s"},
@@ -37,7 +37,7 @@ TOOLS = {
     "slow_long": {"kind": "sql", "query": "SELECT SLEEP(%(s)s) AS slept", "timeout": 30},
     "sneaky_write": {"kind": "sql", "query": "SELECT NEXTVAL(todo_seq) AS n"},
 }
-TODOS = [("TD-1", "Open", "jane@example.com", "call the customer"),
+TASKS = [("TD-1", "Open", "jane@example.com", "call the customer"),
          ("TD-2", "Open", "jane@example.com", "' OR 1=1 --"),
          ("TD-3", "Closed", "jane@example.com", "ship it"),
          ("TD-4", "Open", "bob@example.com", "review"),
@@ -51,7 +51,7 @@ def site_db(mariadb):
                 "GRANT ALL ON `%s`.* TO '%s'@'%%';\n" % (DB, DB, DB, DB, DB))
     mariadb.sql((SQL_FIXTURES / "frappe_core_schema.sql").read_text(), db=DB)
     rows = ",".join("('%s','%s','%s','%s')" % (n, s, u, d.replace("'", "''"))
-                    for n, s, u, d in TODOS)
+                    for n, s, u, d in TASKS)
     mariadb.sql("INSERT INTO `tabToDo` (name, status, allocated_to, description) "
                 "VALUES %s;\n"
                 "INSERT INTO `tabHas Role` (name, parent, parenttype, parentfield, role) "
@@ -96,7 +96,7 @@ def todo_count(mariadb):
 
 
 def test_a_query_returns_row_maps_bound_from_args(fac, pool):
-    rec = run(fac, "todos", {"user": "jane@example.com", "status": "Open"})
+    rec = run(fac, "tasks", {"user": "jane@example.com", "status": "Open"})
     assert rows(rec) == [
         {"name": "TD-1", "status": "Open", "allocated_to": "jane@example.com"},
         {"name": "TD-2", "status": "Open", "allocated_to": "jane@example.com"}]
@@ -142,7 +142,7 @@ def test_max_records_caps_rows_and_says_so(fac, pool):
 
 
 def test_a_missing_or_unbindable_arg_is_an_error_naming_it(fac, pool):
-    rec = run(fac, "todos", {"user": "jane@example.com"})
+    rec = run(fac, "tasks", {"user": "jane@example.com"})
     assert rec["status"] == "Error", rec
     assert rec["error"]["type"] == "ValidationError"
     assert "args.status is missing" in rec["error"]["message"]

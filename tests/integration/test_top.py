@@ -5,7 +5,6 @@ import shutil
 import signal
 import subprocess
 
-import pytest
 
 from conftest import CTL_BIN, builtin_tools, ctl, enqueue, job, wait_result, wait_until
 
@@ -34,8 +33,8 @@ def test_bad_interval_is_a_usage_error(fac):
     assert res.returncode == 2 and "--interval" in res.stderr
 
 
-@pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
 def test_live_view_redraws_and_quits_on_q(fac, tmp_path):
+    assert shutil.which("tmux"), "tmux is missing: ./dev.sh deps installs it"
     cfg = fac.config(tools=TOOLS)
     fac.start(config=cfg)
     sock = str(tmp_path / "tmux.sock")
