@@ -351,8 +351,7 @@ static int apply_site(struct bctx *b, const char *name, struct bfile *f)
     if (read_json(b, f) || check_db_type(b, owner(b, f, "db_type"))) return -1;
     struct site_cfg *s = (struct site_cfg *)config_site(b->c, name, strlen(name));
     if (!s && !(s = config_add_site(b->c, name))) return bfail(b, f->path, NULL, "out of memory");
-    if (apply_site_url(b, f, s) || apply_site_db(b, f, s) || apply_site_replica(b, f, s))
-        return -1;
+    if (apply_site_url(b, f, s) || apply_site_db(b, f, s) || apply_site_replica(b, f, s)) return -1;
     return apply_tool_limits(b, f, true);
 }
 

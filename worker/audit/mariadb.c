@@ -397,7 +397,8 @@ struct audit_sink *mariadb_sink_open(struct audit *a, struct ev_loop *loop,
 {
     struct db_params p;
     char *pw;
-    if (db_params_for_site(site, false, cfg->audit.db_timeout, &p, &pw, err, errlen) != 0) return NULL;
+    if (db_params_for_site(site, false, cfg->audit.db_timeout, &p, &pw, err, errlen) != 0)
+        return NULL;
     struct spool *sp = spool_open(cfg->audit.spool, site->name, cfg->host_id, err, errlen);
     if (!sp) {
         db_password_free(pw);

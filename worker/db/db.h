@@ -82,8 +82,8 @@ bool db_tls(const struct db_conn *c);
  * password comes from password or is read from password_file into pw (owned by the
  * caller, wiped and freed with db_password_free); TLS files must be readable. -1 with
  * err naming the key on failure. */
-int db_params_for_site(const struct site_cfg *s, bool replica, double timeout,
-                       struct db_params *p, char **pw, char *err, size_t errlen);
+int db_params_for_site(const struct site_cfg *s, bool replica, double timeout, struct db_params *p,
+                       char **pw, char *err, size_t errlen);
 void db_password_free(char *pw);
 
 #endif

@@ -39,8 +39,8 @@ static int check_readable(const char *path, const char *site, const char *what, 
     return -1;
 }
 
-int db_params_for_site(const struct site_cfg *s, bool replica, double timeout,
-                       struct db_params *p, char **pw, char *err, size_t errlen)
+int db_params_for_site(const struct site_cfg *s, bool replica, double timeout, struct db_params *p,
+                       char **pw, char *err, size_t errlen)
 {
     const struct site_db_cfg *d = replica ? &s->replica : &s->db;
     const char *what = replica ? "replica" : "db";

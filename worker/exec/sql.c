@@ -166,8 +166,7 @@ static bool fall_back(struct sql_job *j, const struct db_result *r)
     if (!conn) return false;
     log_warn("sql: site %s: replica MariaDB %s is unreachable (%u: %s): tool \"%s\" reads the "
              "primary MariaDB %s instead (sites.%s.replica_fallback)",
-             s->name, db_where(j->conn), r->err, r->errmsg, c->tool->name, db_where(conn),
-             s->name);
+             s->name, db_where(j->conn), r->err, r->errmsg, c->tool->name, db_where(conn), s->name);
     db_free(j->conn);
     j->conn = conn;
     j->pool = primary;
