@@ -216,3 +216,30 @@ def test_verification_without_a_ca_uses_the_system_cas(fac, tls_db, tmp_path):
                  wait=False)
     assert pool.wait_exit(20) == 3
     assert "no TLS connection" in pool.log_text()
+
+
+def test_a_replica_connection_takes_the_dbs_tls_keys(fac, tls_db, certs, tmp_path):
+    """sites.<site>.replica without TLS keys of its own uses db's. The "replica"
+    is the same TLS server reached as a read-only user of its own (REQUIRE SSL
+    too), so the server tells its sessions (the sql tools') from the audit
+    writer's."""
+    db = site_db(tls_db, "tls_primary", "SSL")
+    ro = "tls_replica_ro"
+    tls_db.sql("CREATE USER '%s'@'%%' IDENTIFIED BY '%s-pw' REQUIRE SSL;\n"
+               "GRANT SELECT ON `%s`.* TO '%s'@'%%';" % (ro, ro, db, ro))
+    sites = tls_config(tls_db, db, ssl_ca=str(certs / "ca.pem"))
+    sites[SITE]["replica"] = {"host": "127.0.0.1", "port": tls_db.port, "user": ro,
+                              "password": ro + "-pw"}
+    sites[SITE]["read_from_replica"] = True
+    start(fac, tmp_path, sites)
+    rec = run(fac, "echo")
+    assert rec["status"] == "Success", rec
+    wait_until(lambda: tls_db.count(db) >= 1, 15, what="the audit row over TLS")
+    rec = run(fac, "tls_status")
+    assert rec["status"] == "Success", rec
+    assert rec["result"]["rows"][0]["Value"].startswith("TLSv1"), rec
+    replica_sessions, audit_sessions = tls_sessions(tls_db, ro), tls_sessions(tls_db, db)
+    assert replica_sessions and all(v.startswith("TLSv1") for v in replica_sessions.values()), \
+        replica_sessions
+    assert audit_sessions and all(v.startswith("TLSv1") for v in audit_sessions.values()), \
+        audit_sessions
