@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -208,6 +209,20 @@ static void a_tools_replica_key_is_for_sql_tools_only(void **state)
     assert_int_equal(config_tool(cfg, "r", 1)->replica, -1);
 }
 
+static void a_world_readable_config_with_a_replica_password_is_refused(void **state)
+{
+    char json[256];
+    snprintf(json, sizeof json,
+             "{\"sites\": {\"s.local\": {\"db\": {\"name\": \"d\"}, \"replica\": "
+             "{\"host\": \"r\", \"password\": \"ro-secret-9\"}}}}");
+    assert_int_equal(tmpdir_write(dir, "fac.json", json, cfg_path, sizeof cfg_path), 0);
+    assert_int_equal(chmod(cfg_path, 0644), 0);
+    assert_null(cfg = config_load(cfg_path, err, sizeof err));
+    assert_contains(err, "sites.s.local.replica.password");
+    assert_contains(err, "chmod o-rwx");
+    assert_null(strstr(err, "ro-secret-9"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +239,7 @@ int main(void)
         T(read_from_replica_without_a_replica_is_refused),
         T(a_replica_without_a_host_is_refused),
         T(a_tools_replica_key_is_for_sql_tools_only),
+        T(a_world_readable_config_with_a_replica_password_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
