@@ -273,6 +273,10 @@ static const struct db_key {
     {"db_socket", "socket", NULL, false, offsetof(struct site_db_cfg, socket)},
     {"db_name", "name", NULL, false, offsetof(struct site_db_cfg, name)},
     {"db_password", "password", "password_file", false, offsetof(struct site_db_cfg, password)},
+    /* Frappe passes these to its MariaDB client as ssl={"ca", "cert", "key"} */
+    {"db_ssl_ca", "ssl_ca", NULL, false, offsetof(struct site_db_cfg, ssl_ca)},
+    {"db_ssl_cert", "ssl_cert", NULL, false, offsetof(struct site_db_cfg, ssl_cert)},
+    {"db_ssl_key", "ssl_key", NULL, false, offsetof(struct site_db_cfg, ssl_key)},
 };
 
 static int apply_site_db(struct bctx *b, const struct bfile *f, struct site_cfg *s)
@@ -300,12 +304,54 @@ static int apply_site_db(struct bctx *b, const struct bfile *f, struct site_cfg 
     return 0;
 }
 
+/* A string key of the site (else common) into *field, unless the fac-worker file sets
+ * sites.<site>.replica.<ours>. */
+static int replica_str(struct bctx *b, const struct bfile *f, struct site_cfg *s,
+                       const char *frappe, const char *ours, char **field)
+{
+    const char *v;
+    if (own_sets(b, "sites", s->name, "replica", ours)) return 0;
+    if (get_str(b, owner(b, f, frappe), frappe, &v)) return -1;
+    if (!v) return 0;
+    free(*field);
+    *field = strdup(v);
+    return 0;
+}
+
+/* Frappe's read replica (frappe.connect_replica): replica_host and replica_db_port, the
+ * primary's db_name, and the primary's credentials unless
+ * different_credentials_for_replica names others (replica_db_user, else replica_db_name,
+ * is the user; replica_db_password its password). */
+static int apply_site_replica(struct bctx *b, const struct bfile *f, struct site_cfg *s)
+{
+    struct site_db_cfg *r = &s->replica;
+    bool flag, other_creds;
+    long long n;
+    if (get_flag(b, owner(b, f, "read_from_replica"), "read_from_replica", &flag)) return -1;
+    if (flag && !own_sets(b, "sites", s->name, "read_from_replica", NULL))
+        s->read_from_replica = true;
+    if (replica_str(b, f, s, "replica_host", "host", &r->host)) return -1;
+    if (get_int(b, owner(b, f, "replica_db_port"), "replica_db_port", 1, 65535, &n, &flag))
+        return -1;
+    if (flag && !own_sets(b, "sites", s->name, "replica", "port")) r->port = n;
+    if (get_flag(b, owner(b, f, "different_credentials_for_replica"),
+                 "different_credentials_for_replica", &other_creds))
+        return -1;
+    if (!other_creds) return 0;
+    const char *user;
+    if (get_str(b, owner(b, f, "replica_db_user"), "replica_db_user", &user)) return -1;
+    if (replica_str(b, f, s, user ? "replica_db_user" : "replica_db_name", "user", &r->user))
+        return -1;
+    if (own_sets(b, "sites", s->name, "replica", "password_file")) return 0;
+    return replica_str(b, f, s, "replica_db_password", "password", &r->password);
+}
+
 static int apply_site(struct bctx *b, const char *name, struct bfile *f)
 {
     if (read_json(b, f) || check_db_type(b, owner(b, f, "db_type"))) return -1;
     struct site_cfg *s = (struct site_cfg *)config_site(b->c, name, strlen(name));
     if (!s && !(s = config_add_site(b->c, name))) return bfail(b, f->path, NULL, "out of memory");
-    if (apply_site_url(b, f, s) || apply_site_db(b, f, s)) return -1;
+    if (apply_site_url(b, f, s) || apply_site_db(b, f, s) || apply_site_replica(b, f, s)) return -1;
     return apply_tool_limits(b, f, true);
 }
 

@@ -29,7 +29,8 @@
  * T_STRLIST: a char ** with its count at count_off and at least `min` items.
  * T_OBJ: a nested object with its own table. T_MAP: name → object, stored as an array
  * of elem_size structs whose first member is `char *name`, with its count at count_off.
- * T_LIST: an array of objects, stored the same way (a name, if any, is an entry). */
+ * T_LIST: an array of objects, stored the same way (a name, if any, is an entry).
+ * T_TRI: true or false into an int, -1 when not given (a default decided later). */
 enum cfg_type {
     T_STR,
     T_OFFSTR,
@@ -42,7 +43,8 @@ enum cfg_type {
     T_STRLIST,
     T_OBJ,
     T_MAP,
-    T_LIST
+    T_LIST,
+    T_TRI
 };
 
 struct ctx;
@@ -109,6 +111,7 @@ static const struct cfg_entry tool_entries[] = {
     {"kill_grace", T_SECS, TOOL(kill_grace), 0, 3600, -1, KIND("exec")},
     {"query", T_STR, TOOL(query), 0, 0, 0, KIND("sql")},
     {"roles", LIST(roles, nroles, 1, "sql")},
+    {"replica", T_TRI, TOOL(replica), 0, 0, -1, KIND("sql")},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -120,6 +123,29 @@ static const struct cfg_entry site_db_entries[] = {
     {"user", T_STR, SDB(user), 0, 0, 0, NULL},
     {"password", T_STR, SDB(password), 0, 0, 0, NULL},
     {"password_file", T_STR, SDB(password_file), 0, 0, 0, NULL},
+    {"ssl", T_BOOL, SDB(ssl), 0, 0, 0, NULL},
+    {"ssl_ca", T_STR, SDB(ssl_ca), 0, 0, 0, NULL},
+    {"ssl_cert", T_STR, SDB(ssl_cert), 0, 0, 0, NULL},
+    {"ssl_key", T_STR, SDB(ssl_key), 0, 0, 0, NULL},
+    {"ssl_verify_server_cert", T_TRI, SDB(ssl_verify_server_cert), 0, 0, -1, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
+/* The same keys, with no host or port of their own: finish_replica fills what is not
+ * given from the site's db. */
+static const struct cfg_entry site_replica_entries[] = {
+    {"host", T_STR, SDB(host), 0, 0, 0, NULL},
+    {"port", T_INT, SDB(port), 1, 65535, 0, NULL},
+    {"socket", T_STR, SDB(socket), 0, 0, 0, NULL},
+    {"name", T_STR, SDB(name), 0, 0, 0, NULL},
+    {"user", T_STR, SDB(user), 0, 0, 0, NULL},
+    {"password", T_STR, SDB(password), 0, 0, 0, NULL},
+    {"password_file", T_STR, SDB(password_file), 0, 0, 0, NULL},
+    {"ssl", T_BOOL, SDB(ssl), 0, 0, 0, NULL},
+    {"ssl_ca", T_STR, SDB(ssl_ca), 0, 0, 0, NULL},
+    {"ssl_cert", T_STR, SDB(ssl_cert), 0, 0, 0, NULL},
+    {"ssl_key", T_STR, SDB(ssl_key), 0, 0, 0, NULL},
+    {"ssl_verify_server_cert", T_TRI, SDB(ssl_verify_server_cert), 0, 0, -1, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -129,6 +155,9 @@ static const struct cfg_entry site_entries[] = {
     {"api_secret", T_STR, SITE(api_secret), 0, 0, 0, NULL},
     {"api_secret_file", T_STR, SITE(api_secret_file), 0, 0, 0, NULL},
     {"db", T_OBJ, SITE(db), 0, 0, 0, NULL, site_db_entries, 0, 0},
+    {"replica", T_OBJ, SITE(replica), 0, 0, 0, NULL, site_replica_entries, 0, 0},
+    {"read_from_replica", T_BOOL, SITE(read_from_replica), 0, 0, 0, NULL},
+    {"replica_fallback", T_BOOL, SITE(replica_fallback), 0, 0, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -415,6 +444,11 @@ static int parse_entry(struct ctx *x, const char *path, const struct cfg_entry *
             return fail(x, path, "expected true or false, got %s", json_kind(v));
         *(bool *)field = json_is_true(v);
         return 0;
+    case T_TRI:
+        if (!json_is_boolean(v))
+            return fail(x, path, "expected true or false, got %s", json_kind(v));
+        *(int *)field = json_is_true(v) ? 1 : 0;
+        return 0;
     case T_INT:
     case T_SIZE:
         if (set_number(x, path, e, v, &d)) return -1;
@@ -487,6 +521,9 @@ static void apply_defaults(const struct cfg_entry *tab, void *base)
         case T_BOOL:
             *(bool *)field = e->dnum != 0;
             break;
+        case T_TRI:
+            *(int *)field = -1;
+            break;
         case T_INT:
         case T_SIZE:
             *(int64_t *)field = (int64_t)e->dnum;
@@ -558,6 +595,8 @@ static bool entry_is_set(const struct cfg_entry *e, const void *base)
         return *(const int64_t *)field != (int64_t)e->dnum;
     case T_SECS:
         return *(const double *)field != e->dnum;
+    case T_TRI:
+        return *(const int *)field != -1;
     default:
         return false;
     }
@@ -714,6 +753,86 @@ static int check_cron_entry(struct ctx *x, struct fac_config *c, size_t i)
     return 0;
 }
 
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static bool tls_given(const struct site_db_cfg *d)
+{
+    return d->ssl || d->ssl_ca || d->ssl_cert || d->ssl_key || d->ssl_verify_server_cert != -1;
+}
+
+/* A client certificate needs its key and the other way round; `what` is "db" or
+ * "replica". */
+static int check_tls(struct ctx *x, const struct site_cfg *s, const char *what,
+                     const struct site_db_cfg *d)
+{
+    char path[320];
+    snprintf(path, sizeof path, "sites.%s.%s.%s", s->name, what,
+             d->ssl_cert ? "ssl_key" : "ssl_cert");
+    if (!d->ssl_cert != !d->ssl_key)
+        return fail(x, path,
+                    "a client certificate needs both ssl_cert and ssl_key (PEM files); "
+                    "give both or neither");
+    return 0;
+}
+
+/* The replica's keys not given are the primary's: the same database, user, password
+ * and TLS settings (as Frappe's connect_replica uses db_name and db_password unless
+ * told otherwise); only where it is must be given. */
+static int finish_replica(struct ctx *x, struct site_cfg *s)
+{
+    struct site_db_cfg *r = &s->replica;
+    const struct site_db_cfg *d = &s->db;
+    char path[320];
+    s->has_replica = r->host || r->socket;
+    snprintf(path, sizeof path, "sites.%s.replica", s->name);
+    if (!s->has_replica &&
+        (r->name || r->user || r->password || r->password_file || r->port || tls_given(r)))
+        return fail(x, path, "a replica needs host (or socket): where the read-only server is");
+    if (!s->has_replica) {
+        snprintf(path, sizeof path, "sites.%s.read_from_replica", s->name);
+        if (s->read_from_replica)
+            return fail(x, path,
+                        "the site has no replica: set sites.%s.replica.host (Frappe: "
+                        "replica_host), or drop read_from_replica",
+                        s->name);
+        return 0;
+    }
+    if (!r->port) r->port = d->port;
+    if (!r->user) r->user = dup_or_null(r->name ? r->name : d->user);
+    if (!r->name) r->name = dup_or_null(d->name);
+    if (!r->password && !r->password_file) {
+        r->password = dup_or_null(d->password);
+        r->password_file = dup_or_null(d->password_file);
+    }
+    if (!tls_given(r)) {
+        r->ssl = d->ssl;
+        r->ssl_ca = dup_or_null(d->ssl_ca);
+        r->ssl_cert = dup_or_null(d->ssl_cert);
+        r->ssl_key = dup_or_null(d->ssl_key);
+        r->ssl_verify_server_cert = d->ssl_verify_server_cert;
+    }
+    if (!r->name)
+        return fail(x, path,
+                    "the replica has no database name: set sites.%s.db.name (or "
+                    "replica.name)",
+                    s->name);
+    return check_tls(x, s, "replica", r);
+}
+
+static int finish_site(struct ctx *x, struct site_cfg *s)
+{
+    char path[256];
+    snprintf(path, sizeof path, "sites.%s.url", s->name);
+    if (s->url && strncmp(s->url, "http://", 7) && strncmp(s->url, "https://", 8))
+        return fail(x, path, "must start with http:// or https://");
+    if (!s->db.user && s->db.name) s->db.user = strdup(s->db.name); /* Frappe's convention */
+    if (check_tls(x, s, "db", &s->db)) return -1;
+    return finish_replica(x, s);
+}
+
 /* Cross-field checks and derived values, after all keys are read. */
 static int finish(struct ctx *x, struct fac_config *c)
 {
@@ -745,14 +864,8 @@ static int finish(struct ctx *x, struct fac_config *c)
                     "\"%s\" is not supported: use \"jsonl\", \"mariadb\" or "
                     "\"none\"",
                     c->audit.to);
-    for (size_t i = 0; i < c->nsites; i++) {
-        struct site_cfg *s = &c->sites[i];
-        char path[256];
-        snprintf(path, sizeof path, "sites.%s.url", s->name);
-        if (s->url && strncmp(s->url, "http://", 7) && strncmp(s->url, "https://", 8))
-            return fail(x, path, "must start with http:// or https://");
-        if (!s->db.user && s->db.name) s->db.user = strdup(s->db.name); /* Frappe's convention */
-    }
+    for (size_t i = 0; i < c->nsites; i++)
+        if (finish_site(x, &c->sites[i])) return -1;
     for (size_t i = 0; i < c->ntools; i++)
         if (finish_tool(x, c, &c->tools[i])) return -1;
     if (c->retry_backoff.max < c->retry_backoff.base)
@@ -888,7 +1001,7 @@ int config_tool_limits(struct tool_cfg *t, json_t *obj, const char *file, const 
         const struct cfg_entry *e = tool_entries;
         while (e->name && strcmp(e->name, key) != 0)
             e++;
-        if (!e->name || e->type == T_STR || e->type == T_STRLIST)
+        if (!e->name || e->type == T_STR || e->type == T_STRLIST || e->type == T_TRI)
             return fail(&x, path,
                         "not a limit (timeout, max_attempts, concurrency, cache_ttl, "
                         "max_records, memory_limit, ...): what a tool runs is set in the "

@@ -46,8 +46,10 @@ struct tool_cfg {
     char *query;  /* read-only, with %(name)s placeholders (sqltpl.h) */
     char **roles; /* the job's user needs one of them; NULL = no check */
     size_t nroles;
+    int replica; /* -1 = not given: the site's read_from_replica decides; 0 or 1 */
 };
 
+/* A MariaDB server of a site: its primary (db) or a read-only replica. */
 struct site_db_cfg {
     char *host;
     int64_t port;
@@ -55,6 +57,12 @@ struct site_db_cfg {
     char *name;                     /* Frappe's database name, which is also its DB user */
     char *user;                     /* defaults to name */
     char *password, *password_file; /* secret: never log */
+    /* TLS: on when ssl is true or any file is given, and then required (no fallback to
+     * plain text). ssl_verify_server_cert: -1 = not given, which means true when
+     * ssl_ca is set; true checks the certificate's chain and that it names the host. */
+    bool ssl;
+    char *ssl_ca, *ssl_cert, *ssl_key;
+    int ssl_verify_server_cert;
 };
 
 struct site_cfg {
@@ -63,6 +71,12 @@ struct site_cfg {
     char *api_key;
     char *api_secret, *api_secret_file; /* secret: never log */
     struct site_db_cfg db;
+    /* A read-only replica for sql tools; its keys not given are the db's (resolved at
+     * load), has_replica when replica.host or replica.socket is given. */
+    struct site_db_cfg replica;
+    bool has_replica;
+    bool read_from_replica; /* every sql tool of the site reads the replica by default */
+    bool replica_fallback;  /* replica unreachable: read the primary instead of failing */
 };
 
 struct audit_cfg {

@@ -28,6 +28,8 @@ static const char *inline_secret(const struct fac_config *c, char *what, size_t 
             return snprintf(what, len, "sites.%s.api_secret", c->sites[i].name), what;
         if (c->sites[i].db.password)
             return snprintf(what, len, "sites.%s.db.password", c->sites[i].name), what;
+        if (c->sites[i].replica.password)
+            return snprintf(what, len, "sites.%s.replica.password", c->sites[i].name), what;
     }
     return NULL;
 }
@@ -56,6 +58,9 @@ int secrets_check_modes(const struct fac_config *c, const char *file, char *err,
             return refuse(c->sites[i].api_secret_file, "this api_secret_file", err, errlen);
         if (open_to_all(c->sites[i].db.password_file))
             return refuse(c->sites[i].db.password_file, "this db.password_file", err, errlen);
+        if (open_to_all(c->sites[i].replica.password_file))
+            return refuse(c->sites[i].replica.password_file, "this replica.password_file", err,
+                          errlen);
     }
     return 0;
 }

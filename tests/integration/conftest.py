@@ -837,10 +837,12 @@ class MariaDB:
     """A private mariadbd on a free TCP port and its own unix socket, with its
     data directory in workdir.  stop() is a real shutdown (SIGTERM, wait) and
     start() brings it back on the same data directory and port.  sql() runs
-    statements as root over the socket with the mariadb client."""
+    statements as root over the socket with the mariadb client.  extra_args
+    are more mariadbd options (TLS files, replication settings)."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, extra_args=()):
         self.dir = Path(workdir)
+        self.extra_args = list(extra_args)
         self.datadir = self.dir / "data"
         self.socket = str(self.dir / "mariadb.sock")
         self.port = None
@@ -868,7 +870,7 @@ class MariaDB:
              "--pid-file=%s" % (self.dir / "mariadbd.pid"),
              "--log-error=%s" % (self.dir / "mariadbd.err"),
              "--skip-name-resolve", "--innodb-buffer-pool-size=64M",
-             "--max-connections=500"],
+             "--max-connections=500"] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
             start_new_session=True)
         wait_until(lambda: self._ready(), timeout, interval=0.05,

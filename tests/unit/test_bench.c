@@ -222,6 +222,55 @@ static void secrets_stay_out_of_errors(void **state)
     assert_not_contains(err, "hunter2");
 }
 
+/* Frappe's MariaDB client takes ssl={ca, cert, key} from db_ssl_ca/cert/key. */
+static void db_ssl_keys_become_the_sites_tls_keys(void **state)
+{
+    write_common("{\"db_ssl_ca\": \"/etc/ssl/db-ca.pem\"}");
+    write_site("site1.local", "{\"db_name\": \"d\", \"db_ssl_cert\": \"/etc/ssl/c.pem\", "
+                              "\"db_ssl_key\": \"/etc/ssl/c.key\"}");
+    assert_loads("");
+    const struct site_cfg *s = config_site(cfg, "site1.local", 11);
+    assert_string_equal(s->db.ssl_ca, "/etc/ssl/db-ca.pem");
+    assert_string_equal(s->db.ssl_cert, "/etc/ssl/c.pem");
+    assert_string_equal(s->db.ssl_key, "/etc/ssl/c.key");
+    assert_int_equal(s->db.ssl_verify_server_cert, -1); /* verified: a CA is given */
+    assert_true(s->replica.ssl_ca == NULL && !s->has_replica);
+}
+
+/* frappe.connect_replica: replica_host, replica_db_port, the primary's db_name and
+ * credentials unless different_credentials_for_replica. */
+static void replica_keys_become_the_sites_replica(void **state)
+{
+    write_common("{\"read_from_replica\": 1, \"replica_host\": \"10.0.0.7\"}");
+    write_site("a.local", "{\"db_name\": \"a\", \"db_password\": \"apw\", "
+                          "\"replica_db_port\": \"3307\"}");
+    write_site("b.local", "{\"db_name\": \"b\", \"db_password\": \"bpw\", "
+                          "\"replica_host\": \"10.0.0.8\", \"different_credentials_for_replica\": "
+                          "true, \"replica_db_name\": \"b_ro\", \"replica_db_password\": \"ro\"}");
+    assert_loads("\"sites\": {\"b.local\": {\"read_from_replica\": false}}");
+    const struct site_cfg *a = config_site(cfg, "a.local", 7), *b = config_site(cfg, "b.local", 7);
+    assert_true(a->has_replica && a->read_from_replica);
+    assert_string_equal(a->replica.host, "10.0.0.7");
+    assert_int_equal(a->replica.port, 3307);
+    assert_string_equal(a->replica.name, "a");
+    assert_string_equal(a->replica.user, "a");
+    assert_string_equal(a->replica.password, "apw");
+    assert_true(b->has_replica);
+    assert_false(b->read_from_replica); /* the fac-worker file wins */
+    assert_string_equal(b->replica.host, "10.0.0.8");
+    assert_int_equal(b->replica.port, 3306);
+    assert_string_equal(b->replica.name, "b"); /* Frappe reads db_name on the replica too */
+    assert_string_equal(b->replica.user, "b_ro");
+    assert_string_equal(b->replica.password, "ro");
+}
+
+static void read_from_replica_without_replica_host_is_refused(void **state)
+{
+    write_common("{}");
+    write_site("site1.local", "{\"db_name\": \"d\", \"read_from_replica\": true}");
+    assert_refused("", "sites.site1.local.read_from_replica", "replica_host");
+}
+
 static void a_directory_that_is_no_bench_is_refused(void **state)
 {
     assert_refused("", "sites/common_site_config.json", "a Frappe bench directory?");
@@ -246,6 +295,9 @@ int main(void)
         T(wrong_type_of_a_used_key_names_file_and_key),
         T(secrets_stay_out_of_errors),
         T(a_directory_that_is_no_bench_is_refused),
+        T(db_ssl_keys_become_the_sites_tls_keys),
+        T(replica_keys_become_the_sites_replica),
+        T(read_from_replica_without_replica_host_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -145,6 +145,15 @@ static void on_connect_failed(struct mdb_sink *m, const struct db_result *r)
         boot_fail_or_log(m, msg, SCHEMA_RETRY_S);
         return;
     }
+    if (db_error_is_tls(r->err)) {
+        snprintf(msg, sizeof msg,
+                 "audit: site %s: no TLS connection to MariaDB %s (%u: %s): fix the TLS keys "
+                 "of sites.%s.db (ssl_ca: the CA that signed the server's certificate, which "
+                 "must name the host connected to; or ssl_verify_server_cert: false)",
+                 m->site, db_where(m->db), r->err, r->errmsg, m->site);
+        boot_fail_or_log(m, msg, SCHEMA_RETRY_S);
+        return;
+    }
     if (m->state == M_CONNECTING)
         log_warn("audit: site %s: MariaDB %s is unreachable (%u: %s): audit rows go to the spool "
                  "in %s until it is back",
@@ -388,7 +397,8 @@ struct audit_sink *mariadb_sink_open(struct audit *a, struct ev_loop *loop,
 {
     struct db_params p;
     char *pw;
-    if (db_params_for_site(site, cfg->audit.db_timeout, &p, &pw, err, errlen) != 0) return NULL;
+    if (db_params_for_site(site, false, cfg->audit.db_timeout, &p, &pw, err, errlen) != 0)
+        return NULL;
     struct spool *sp = spool_open(cfg->audit.spool, site->name, cfg->host_id, err, errlen);
     if (!sp) {
         db_password_free(pw);

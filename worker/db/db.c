@@ -18,6 +18,8 @@ enum db_op { OP_NONE, OP_CONNECT, OP_QUERY, OP_STORE };
 struct db_conn {
     struct ev_loop *loop;
     char *host, *socket, *name, *user, *password; /* owned copies */
+    char *ssl_ca, *ssl_cert, *ssl_key;
+    bool tls, verify_server_cert;
     unsigned port;
     double timeout;
     char where[512];
@@ -55,12 +57,18 @@ struct db_conn *db_open(struct ev_loop *loop, const struct db_params *p)
     c->password = dup_or_null(p->password);
     c->port = p->port ? p->port : 3306;
     c->timeout = p->timeout > 0 ? p->timeout : 5.0;
+    c->tls = p->tls;
+    c->verify_server_cert = p->verify_server_cert;
+    c->ssl_ca = dup_or_null(p->ssl_ca);
+    c->ssl_cert = dup_or_null(p->ssl_cert);
+    c->ssl_key = dup_or_null(p->ssl_key);
+    const char *tls = c->tls ? " (TLS)" : "";
     if (c->socket)
-        snprintf(c->where, sizeof c->where, "%s@%s/%s", c->user ? c->user : "", c->socket,
-                 c->name ? c->name : "");
+        snprintf(c->where, sizeof c->where, "%s@%s/%s%s", c->user ? c->user : "", c->socket,
+                 c->name ? c->name : "", tls);
     else
-        snprintf(c->where, sizeof c->where, "%s@%s:%u/%s", c->user ? c->user : "", c->host, c->port,
-                 c->name ? c->name : "");
+        snprintf(c->where, sizeof c->where, "%s@%s:%u/%s%s", c->user ? c->user : "", c->host,
+                 c->port, c->name ? c->name : "", tls);
     ev_init(&c->io, on_io);
     c->io.data = c;
     ev_init(&c->lib_timer, on_lib_timer);
@@ -234,6 +242,16 @@ void db_connect(struct db_conn *c, db_done_fn done, void *ud)
         unsigned proto = MYSQL_PROTOCOL_SOCKET;
         mysql_options(c->m, MYSQL_OPT_PROTOCOL, &proto);
     }
+    if (c->tls) {
+        /* Options only: the handshake runs inside mysql_real_connect_start/_cont like
+         * the rest of the connect, so it never blocks the loop either. */
+        my_bool enforce = 1, verify = c->verify_server_cert;
+        if (c->ssl_ca) mysql_options(c->m, MYSQL_OPT_SSL_CA, c->ssl_ca);
+        if (c->ssl_cert) mysql_options(c->m, MYSQL_OPT_SSL_CERT, c->ssl_cert);
+        if (c->ssl_key) mysql_options(c->m, MYSQL_OPT_SSL_KEY, c->ssl_key);
+        mysql_options(c->m, MYSQL_OPT_SSL_ENFORCE, &enforce);
+        mysql_options(c->m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    }
     int status =
         mysql_real_connect_start(&c->connret, c->m, c->socket ? NULL : c->host, c->user,
                                  c->password, c->name, c->socket ? 0 : c->port, c->socket, 0);
@@ -316,6 +334,9 @@ void db_free(struct db_conn *c)
         free(c->password);
     }
     free(c->host);
+    free(c->ssl_ca);
+    free(c->ssl_cert);
+    free(c->ssl_key);
     free(c->socket);
     free(c->name);
     free(c->user);
@@ -347,4 +368,14 @@ bool db_error_is_credentials(unsigned err)
 {
     return err == ER_ACCESS_DENIED_ERROR || err == ER_DBACCESS_DENIED_ERROR ||
            err == ER_BAD_DB_ERROR || err == ER_ACCESS_DENIED_NO_PASSWORD_ERROR;
+}
+
+bool db_error_is_tls(unsigned err)
+{
+    return err == CR_SSL_CONNECTION_ERROR;
+}
+
+bool db_tls(const struct db_conn *c)
+{
+    return c->tls;
 }

@@ -25,6 +25,12 @@ struct db_params {
     const char *user;
     const char *password; /* secret: never logged, never in an error text */
     double timeout;       /* seconds an operation (connect, or one query) may take */
+    /* TLS, required when tls is set (never a silent fall back to plain text): the CA
+     * the server's certificate must chain to, a client certificate and its key (PEM
+     * paths, each may be NULL), and whether the chain and host name are checked. */
+    bool tls;
+    const char *ssl_ca, *ssl_cert, *ssl_key;
+    bool verify_server_cert;
 };
 
 /* Not a server error number: the operation passed params.timeout and was abandoned. */
@@ -65,12 +71,19 @@ void db_free(struct db_conn *c);
 bool db_error_is_link(unsigned err);
 /* True for errors that a retry will not fix: wrong credentials or database name. */
 bool db_error_is_credentials(unsigned err);
+/* True when the TLS handshake failed (a certificate not trusted or not naming the host,
+ * or a server without TLS): a setting to fix, not a server that is down. */
+bool db_error_is_tls(unsigned err);
+/* Whether c connects with TLS (for messages). */
+bool db_tls(const struct db_conn *c);
 
-/* Connection settings of a site's database from the config; the password comes from
- * db.password or is read from db.password_file into pw (owned by the caller, wiped
- * and freed with db_password_free). -1 with err naming the key on failure. */
-int db_params_for_site(const struct site_cfg *s, double timeout, struct db_params *p, char **pw,
-                       char *err, size_t errlen);
+/* Connection settings of a site's database from the config: its primary (sites.<s>.db)
+ * or, with replica, its read-only replica (sites.<s>.replica, which must exist). The
+ * password comes from password or is read from password_file into pw (owned by the
+ * caller, wiped and freed with db_password_free); TLS files must be readable. -1 with
+ * err naming the key on failure. */
+int db_params_for_site(const struct site_cfg *s, bool replica, double timeout, struct db_params *p,
+                       char **pw, char *err, size_t errlen);
 void db_password_free(char *pw);
 
 #endif

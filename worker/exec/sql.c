@@ -15,6 +15,7 @@
 
 #include "exec.h"
 #include "fac/protocol.h"
+#include "log.h"
 #include "sql.h"
 #include "sql_bind.h"
 #include "sql_pool.h"
@@ -31,7 +32,7 @@ struct sql_job {
     struct sql_pool *pool;
     struct db_conn *conn;
     enum stage stage;
-    bool fresh, retried;
+    bool fresh, retried, fell_back;
     struct buf text;
 };
 
@@ -49,18 +50,32 @@ static void fail_db(struct sql_job *j, const struct db_result *r)
 {
     struct exec_call *c = j->call;
     const char *site = sql_pool_site(j->pool), *where = db_where(j->conn);
+    bool rep = sql_pool_is_replica(j->pool);
+    const char *server = rep ? "replica MariaDB" : "MariaDB", *key = rep ? "replica" : "db";
     if (r->err == ER_STATEMENT_TIMEOUT || r->err == DB_ERR_TIMEOUT)
         exec_fail(c, FAC_ST_TIMEOUT, FAC_ERR_TIMEOUT,
-                  "tool \"%s\": the query did not finish within its %g s timeout (MariaDB "
+                  "tool \"%s\": the query did not finish within its %g s timeout (%s "
                   "%s stopped it)",
-                  c->tool->name, c->timeout, where);
+                  c->tool->name, c->timeout, server, where);
     else if (db_error_is_credentials(r->err))
         exec_fail(c, FAC_ST_ERROR, FAC_ERR_CONFIG,
-                  "site %s: MariaDB %s refused the connection (%u: %s): fix sites.%s.db", site,
-                  where, r->err, r->errmsg, site);
+                  "site %s: %s %s refused the connection (%u: %s): fix sites.%s.%s", site, server,
+                  where, r->err, r->errmsg, site, key);
+    else if (db_error_is_tls(r->err))
+        exec_fail(c, FAC_ST_ERROR, FAC_ERR_CONFIG,
+                  "site %s: no TLS connection to %s %s (%u: %s): fix the TLS keys of "
+                  "sites.%s.%s (ssl_ca: the CA that signed the server's certificate, which must "
+                  "name the host connected to; or ssl_verify_server_cert: false)",
+                  site, server, where, r->err, r->errmsg, site, key);
+    else if (j->stage == S_CONNECT && rep)
+        exec_fail(c, FAC_ST_ERROR, FAC_ERR_CONNECTION,
+                  "site %s: replica MariaDB %s is unreachable (%u: %s); sql tools read the "
+                  "replica and do not fall back to the primary unless "
+                  "sites.%s.replica_fallback is true",
+                  site, where, r->err, r->errmsg, site);
     else if (j->stage == S_CONNECT || db_error_is_link(r->err))
-        exec_fail(c, FAC_ST_ERROR, FAC_ERR_CONNECTION, "site %s: MariaDB %s: %u: %s", site, where,
-                  r->err, r->errmsg);
+        exec_fail(c, FAC_ST_ERROR, FAC_ERR_CONNECTION, "site %s: %s %s: %u: %s", site, server,
+                  where, r->err, r->errmsg);
     else if (r->err == ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION)
         exec_fail(c, FAC_ST_ERROR, ERR_SQL,
                   "tool \"%s\": the query tried to write, and sql tools only read: %s",
@@ -137,6 +152,32 @@ static void denied(struct sql_job *j)
     finish(j);
 }
 
+/* The replica cannot be reached and the site allows reading the primary instead. */
+static bool fall_back(struct sql_job *j, const struct db_result *r)
+{
+    struct exec_call *c = j->call;
+    char err[512];
+    const struct site_cfg *s = config_site(c->cfg, c->site.p, c->site.n);
+    if (j->stage != S_CONNECT || !sql_pool_is_replica(j->pool) || j->fell_back || !s ||
+        !s->replica_fallback || !db_error_is_link(r->err))
+        return false;
+    struct sql_pool *primary = sql_pool_for(c->loop, c->cfg, s, false, err, sizeof err);
+    struct db_conn *conn = primary ? sql_pool_take(primary, &j->fresh, err, sizeof err) : NULL;
+    if (!conn) return false;
+    log_warn("sql: site %s: replica MariaDB %s is unreachable (%u: %s): tool \"%s\" reads the "
+             "primary MariaDB %s instead (sites.%s.replica_fallback)",
+             s->name, db_where(j->conn), r->err, r->errmsg, c->tool->name, db_where(conn), s->name);
+    db_free(j->conn);
+    j->conn = conn;
+    j->pool = primary;
+    j->fell_back = true;
+    if (j->fresh)
+        sql_pool_connect(primary, conn, on_db, j);
+    else
+        connected(j);
+    return true;
+}
+
 static void on_db(struct db_conn *c, const struct db_result *r, void *ud)
 {
     struct sql_job *j = ud;
@@ -148,6 +189,7 @@ static void on_db(struct db_conn *c, const struct db_result *r, void *ud)
         sql_pool_connect(j->pool, c, on_db, j);
         return;
     }
+    if (r->err && fall_back(j, r)) return;
     if (r->err) {
         fail_db(j, r);
         return;
@@ -185,11 +227,19 @@ static const struct site_cfg *job_site(struct exec_call *c)
     return s;
 }
 
+/* A tool's "replica" wins; unset, the site's read_from_replica decides. A site without
+ * a replica is read on its primary. */
+static bool reads_replica(const struct tool_cfg *t, const struct site_cfg *s)
+{
+    return s->has_replica && (t->replica == 1 || (t->replica == -1 && s->read_from_replica));
+}
+
 static void sql_start(struct exec_call *c)
 {
     char err[512];
     const struct site_cfg *s = job_site(c);
-    struct sql_pool *pool = s ? sql_pool_for(c->loop, c->cfg, s, err, sizeof err) : NULL;
+    struct sql_pool *pool =
+        s ? sql_pool_for(c->loop, c->cfg, s, reads_replica(c->tool, s), err, sizeof err) : NULL;
     if (s && !pool) exec_fail(c, FAC_ST_ERROR, FAC_ERR_CONFIG, "%s", err);
     if (!pool) {
         c->done(c);

@@ -12,6 +12,7 @@
 struct sql_pool {
     struct ev_loop *loop;
     const struct site_cfg *site; /* lives as long as the config, which the worker keeps */
+    bool replica;                /* the site's read-only replica, not its primary */
     double op_timeout;           /* db.c's bound on one operation: past every sql timeout */
     size_t max_idle;
     struct db_conn **idle;
@@ -32,10 +33,10 @@ static double longest_sql_timeout(const struct fac_config *cfg)
 }
 
 struct sql_pool *sql_pool_for(struct ev_loop *loop, const struct fac_config *cfg,
-                              const struct site_cfg *s, char *err, size_t errlen)
+                              const struct site_cfg *s, bool replica, char *err, size_t errlen)
 {
     for (struct sql_pool *p = pools; p; p = p->next)
-        if (p->site == s) return p;
+        if (p->site == s && p->replica == replica) return p;
     if (!s->db.name) {
         snprintf(err, errlen,
                  "site \"%s\" has no database: set sites.%s.db.name (and its user and "
@@ -47,6 +48,7 @@ struct sql_pool *sql_pool_for(struct ev_loop *loop, const struct fac_config *cfg
     if (!p) abort();
     *p = (struct sql_pool){.loop = loop,
                            .site = s,
+                           .replica = replica,
                            .op_timeout = longest_sql_timeout(cfg),
                            .max_idle = (size_t)cfg->concurrency,
                            .next = pools};
@@ -61,12 +63,18 @@ const char *sql_pool_site(const struct sql_pool *p)
     return p->site->name;
 }
 
+bool sql_pool_is_replica(const struct sql_pool *p)
+{
+    return p->replica;
+}
+
 struct db_conn *sql_pool_open(struct sql_pool *p, char *err, size_t errlen)
 {
     struct db_params params;
     char *pw = NULL;
     /* Read per connection, so that a rotated password_file is picked up. */
-    if (db_params_for_site(p->site, p->op_timeout, &params, &pw, err, errlen) != 0) return NULL;
+    if (db_params_for_site(p->site, p->replica, p->op_timeout, &params, &pw, err, errlen) != 0)
+        return NULL;
     struct db_conn *c = db_open(p->loop, &params);
     db_password_free(pw);
     return c;

@@ -16,10 +16,11 @@ struct sql_pool;
 /* A connection is ready for queries (r->err 0), or could not be made ready. */
 typedef void (*sql_ready_fn)(struct db_conn *c, const struct db_result *r, void *ud);
 
-/* The pool of site s, made on first use and kept for the worker's life; NULL with err
+/* The pool of site s's primary, or with replica of its read-only replica (which the
+ * site must have), made on first use and kept for the worker's life; NULL with err
  * naming the key to set when the site has no database settings. */
 struct sql_pool *sql_pool_for(struct ev_loop *loop, const struct fac_config *cfg,
-                              const struct site_cfg *s, char *err, size_t errlen);
+                              const struct site_cfg *s, bool replica, char *err, size_t errlen);
 /* A new, closed connection to the site, for sql_pool_connect; the caller owns it until
  * sql_pool_put or db_free. NULL with err when the password file cannot be read. */
 struct db_conn *sql_pool_open(struct sql_pool *p, char *err, size_t errlen);
@@ -33,5 +34,7 @@ void sql_pool_put(struct sql_pool *p, struct db_conn *c);
 void sql_pool_kill(struct sql_pool *p, unsigned long thread_id);
 /* The site, as the config names it. */
 const char *sql_pool_site(const struct sql_pool *p);
+/* Whether the pool's server is the site's replica. */
+bool sql_pool_is_replica(const struct sql_pool *p);
 
 #endif
