@@ -58,7 +58,7 @@ static long long reply_ll(const redisReply *r)
  * the last rate holds. A count that went down is a new process with a reused id. */
 static void rate_of(struct seen *w, const struct cluster *cl)
 {
-    struct seen *p = bsearch(w, cl->prev, cl->nprev, sizeof *w, by_wid);
+    struct seen *p = cl->nprev ? bsearch(w, cl->prev, cl->nprev, sizeof *w, by_wid) : NULL;
     if (!p || w->done < p->done) return;
     if (w->beat_ms == p->beat_ms)
         w->rate = p->rate;
