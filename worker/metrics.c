@@ -9,9 +9,9 @@
 #include "metrics.h"
 
 #include <dirent.h>
-#include <stddef.h>
 #include <msgpack.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
