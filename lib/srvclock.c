@@ -15,14 +15,11 @@ struct script script_beat = {
     "return ms\n",
     ""};
 
-int64_t srvclock_beat_sync(redisContext *c, const char *zset, const char *member)
+redisReply *srvclock_beat_sync(redisContext *c, const char *zset, const char *member)
 {
     const char *av[] = {zset, member};
     size_t al[] = {strlen(zset), strlen(member)};
-    redisReply *r = script_run_sync(c, &script_beat, 1, 1, av, al);
-    int64_t ms = r && r->type == REDIS_REPLY_INTEGER ? (int64_t)r->integer : -1;
-    freeReplyObject(r);
-    return ms;
+    return script_run_sync(c, &script_beat, 1, 1, av, al);
 }
 
 int64_t srvclock_now_ms(redisContext *c)

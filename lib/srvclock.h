@@ -18,8 +18,9 @@
  * The worker sends it with EVAL on its async connection. */
 extern struct script script_beat;
 
-/* script_beat on a synchronous connection; returns the score, or -1 (Redis error). */
-int64_t srvclock_beat_sync(redisContext *c, const char *zset, const char *member);
+/* script_beat on a synchronous connection; returns its reply (the score, or an error;
+ * NULL when the connection failed), which the caller frees. */
+redisReply *srvclock_beat_sync(redisContext *c, const char *zset, const char *member);
 /* The server's clock in ms (TIME), or -1 when Redis did not answer. */
 int64_t srvclock_now_ms(redisContext *c);
 

@@ -69,6 +69,5 @@ void rescue_dead_workers(struct sched *s)
                                  key_global(k, FAC_KEY_SUPERVISORS, s->cfg->prefix),
                                  (long long)(now - FORGET_SUPERVISOR_MS)));
     freeReplyObject(redisCommand(s->c, "ZREMRANGEBYSCORE %s -inf %lld",
-                                 key_global(k, FAC_KEY_CANCELED, s->cfg->prefix),
-                                 (long long)now_ms()));
+                                 key_global(k, FAC_KEY_CANCELED, s->cfg->prefix), (long long)now));
 }

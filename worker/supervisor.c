@@ -142,7 +142,7 @@ static void sup_heartbeat(struct supervisor *s, bool leaving)
     else {
         char member[160];
         snprintf(member, sizeof member, "%s:%d", s->cfg->host_id, (int)s->pid);
-        srvclock_beat_sync(c, k, member); /* scored by Redis's clock: srvclock.h */
+        freeReplyObject(srvclock_beat_sync(c, k, member)); /* Redis's clock: srvclock.h */
     }
 }
 
