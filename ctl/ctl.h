@@ -2,7 +2,7 @@
  * What fac-ctl's commands share: the connection, exit codes, finding a job by id in
  * the protocol's lists and zsets, and printing records as JSON. fac-ctl.c holds
  * enqueue, status and stats; dead.c the dead-letter commands; cancel.c cancel;
- * when.c the --in/--at time parsing.
+ * hosts.c the per-host view of stats; when.c the --in/--at time parsing.
  */
 #ifndef FAC_CTL_H
 #define FAC_CTL_H
@@ -47,6 +47,12 @@ int cmd_dead(struct ctl *x, int argc, char **argv);
 int cmd_top(struct ctl *x, int argc, char **argv);
 /* {"queues": [{name, ready, inflight, dead}], "workers": [{id, pid, state, ...}]}. */
 json_t *stats_json(struct ctl *x);
+/* hosts.c: the workers grouped by their "host", one total per host, sorted by name:
+ * [{host, workers, live (heard within dead_after), running, jobs_done, jobs_failed, rss,
+ * heartbeat_age_ms (the oldest)}]. New reference. */
+json_t *stats_hosts(json_t *workers, double dead_after);
+/* hosts.c: the per-host table with an all-hosts total, then every worker by host. */
+void print_hosts(json_t *stats);
 int cmd_cancel(struct ctl *x, int argc, char **argv);
 
 /* "30s", "5m", "2h", "1d", "250ms" or plain seconds → ms; -1 when not a duration. */

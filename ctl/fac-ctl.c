@@ -21,6 +21,7 @@
 #include "mpjson.h"
 #include "redis.h"
 #include "scripts.h"
+#include "srvclock.h"
 
 #define DEFAULT_CONFIG "/etc/fac-worker/fac.json"
 
@@ -455,15 +456,19 @@ json_t *stats_json(struct ctl *x)
                                         (json_int_t)llen(x, key_dead(k, x->cfg->prefix, q))));
     }
     redisReply *r = redisCommand(x->c, "ZRANGE %s 0 -1 WITHSCORES", key_workers(k, x->cfg->prefix));
-    int64_t now = now_ms();
+    int64_t now = srvclock_now_ms(x->c); /* heartbeats are on Redis's clock: srvclock.h */
+    if (now < 0) now = now_ms();
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
         const char *wid = r->element[i]->str;
-        json_t *w = json_pack("{s:s,s:I}", "id", wid, "heartbeat_age_ms",
+        const char *colon = strrchr(wid, ':'); /* "<host_id>:<pid>" */
+        json_t *w = json_pack("{s:s,s:s%,s:I}", "id", wid, "host", wid,
+                              colon ? (size_t)(colon - wid) : strlen(wid), "heartbeat_age_ms",
                               (json_int_t)(now - atoll(r->element[i + 1]->str)));
         redisReply *h = redisCommand(x->c, "HGETALL %s", key_worker(k, x->cfg->prefix, wid));
         for (size_t j = 0; h && h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2) {
             const char *f = h->element[j]->str, *v = h->element[j + 1]->str;
-            bool numeric = strcmp(f, "host") && strcmp(f, "queues") && strcmp(f, "state");
+            bool numeric =
+                strcmp(f, "host") && strcmp(f, "sup") && strcmp(f, "queues") && strcmp(f, "state");
             json_object_set_new(w, f, numeric ? json_integer(atoll(v)) : json_string(v));
         }
         freeReplyObject(h);
@@ -471,6 +476,7 @@ json_t *stats_json(struct ctl *x)
     }
     freeReplyObject(r);
     json_object_set_new(root, "queues", queues);
+    json_object_set_new(root, "hosts", stats_hosts(workers, x->cfg->dead_after));
     json_object_set_new(root, "workers", workers);
     return root;
 }
@@ -501,12 +507,7 @@ static int cmd_stats(struct ctl *x, int argc, char **argv)
     json_array_foreach(json_object_get(s, "queues"), i, v)
         printf("%-16s %10lld %10lld %10lld\n", json_string_value(json_object_get(v, "name")),
                jint(v, "ready"), jint(v, "inflight"), jint(v, "dead"));
-    printf("\n%-28s %8s %-9s %8s %10s %8s %9s\n", "WORKER", "PID", "STATE", "RUNNING", "JOBS",
-           "FAILED", "RSS(MB)");
-    json_array_foreach(json_object_get(s, "workers"), i, v) printf(
-        "%-28s %8lld %-9s %8lld %10lld %8lld %9.1f\n", json_string_value(json_object_get(v, "id")),
-        jint(v, "pid"), json_string_value(json_object_get(v, "state")) ?: "?", jint(v, "running"),
-        jint(v, "jobs_done"), jint(v, "jobs_failed"), (double)jint(v, "rss") / 1048576.0);
+    print_hosts(s);
     json_decref(s);
     return CTL_OK;
 }

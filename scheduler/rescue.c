@@ -18,6 +18,7 @@
 #include "log.h"
 #include "requeue.h"
 #include "sched.h"
+#include "srvclock.h"
 
 #define FORGET_SUPERVISOR_MS (86400 * 1000LL)
 
@@ -53,7 +54,11 @@ static void rescue_one(struct sched *s, const char *wid)
 
 void rescue_dead_workers(struct sched *s)
 {
-    int64_t now = now_ms(), cutoff = now - (int64_t)(s->cfg->dead_after * 1000);
+    /* Heartbeats are scored by Redis's clock, so they are judged by it too (srvclock.h):
+     * a host whose own clock is off is neither rescued alive nor kept dead. */
+    int64_t now = srvclock_now_ms(s->c);
+    if (now < 0) return; /* Redis away: the next pass tries again */
+    int64_t cutoff = now - (int64_t)(s->cfg->dead_after * 1000);
     char k[FAC_KEY_MAX];
     redisReply *r = redisCommand(s->c, "ZRANGEBYSCORE %s -inf %lld", key_workers(k, s->cfg->prefix),
                                  (long long)cutoff);

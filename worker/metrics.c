@@ -3,18 +3,21 @@
  * Per-tool counters live in the workers' shm slots; a reaped worker's are carried into
  * pool totals first, so a counter never goes backwards. Queue depths, oldest-job ages
  * and the spool size are a snapshot the main loop refreshes every 2 s, because the
- * endpoint's thread must not use the supervisor's synchronous Redis connection.
+ * endpoint's thread must not use the supervisor's synchronous Redis connection; so is
+ * the cluster view of every host's workers (cluster.h).
  */
 #include "metrics.h"
 
 #include <dirent.h>
 #include <msgpack.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "keys.h"
 #include "metrics_http.h"
 #include "mp.h"
@@ -36,6 +39,8 @@ struct metrics {
     struct queue_snap *queues; /* nqueues of them, as of the last refresh */
     size_t nqueues;
     long long spool_bytes;
+    struct cluster *cluster;  /* the main loop's reader state */
+    struct cluster_view view; /* as of the last refresh; view.hosts NULL: not read */
     int64_t next_refresh_ms;
     struct metrics_http *http;
 };
@@ -53,8 +58,10 @@ struct metrics *metrics_start(const struct fac_config *cfg, struct pool_shm *shm
     pthread_mutex_init(&m->mu, NULL);
     m->cfg = cfg;
     m->shm = shm;
+    m->cluster = cluster_new();
     m->http = metrics_http_start(cfg->metrics, m);
     if (!m->http) {
+        cluster_free(m->cluster);
         free(m);
         return NULL;
     }
@@ -66,6 +73,8 @@ void metrics_stop(struct metrics *m)
     if (!m) return;
     metrics_http_stop(m->http);
     free(m->queues);
+    cluster_free(m->cluster);
+    cluster_view_free(&m->view);
     free(m);
 }
 
@@ -181,13 +190,16 @@ void metrics_refresh(struct metrics *m, redisContext *c)
     struct queue_snap *q = calloc(n, sizeof *q);
     for (size_t i = 0; i < n; i++)
         q[i] = (struct queue_snap){-1, -1};
-    if (c) read_queues(c, cfg, q);
+    struct cluster_view view = {0};
+    if (c && read_queues(c, cfg, q)) cluster_read(m->cluster, c, cfg, &view);
     long long spool = spool_size(cfg);
     pthread_mutex_lock(&m->mu);
     free(m->queues);
     m->queues = q;
     m->nqueues = n;
     m->spool_bytes = spool;
+    cluster_view_free(&m->view);
+    m->view = view;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -298,11 +310,56 @@ static void render_pool(struct metrics *m, struct buf *o)
     buf_printf(o, "fac_audit_spool_bytes %lld\n", m->spool_bytes);
 }
 
+/* The per-host gauges of the cluster view (cluster.h). */
+static const struct {
+    const char *name, *help;
+    size_t field; /* offsetof a double in struct cluster_host */
+} cluster_series[] = {
+    {"fac_cluster_workers", "Workers heard within dead_after, by host.",
+     offsetof(struct cluster_host, workers)},
+    {"fac_cluster_silent_workers",
+     "Workers silent for over dead_after (their jobs await the scheduler's rescue), by host.",
+     offsetof(struct cluster_host, silent)},
+    {"fac_cluster_running_jobs", "Jobs running now, by host.",
+     offsetof(struct cluster_host, running)},
+    {"fac_cluster_jobs_done",
+     "Jobs finished by the host's current workers (drops when a worker recycles).",
+     offsetof(struct cluster_host, done)},
+    {"fac_cluster_jobs_failed", "Of fac_cluster_jobs_done, the failed ones.",
+     offsetof(struct cluster_host, failed)},
+    {"fac_cluster_jobs_per_second", "Jobs finished per second, by host, from its heartbeats.",
+     offsetof(struct cluster_host, jobs_per_s)},
+    {"fac_cluster_heartbeat_age_seconds",
+     "The oldest heartbeat among the host's workers, on Redis's clock.",
+     offsetof(struct cluster_host, heartbeat_age_s)},
+};
+
+static void render_cluster(struct metrics *m, struct buf *o)
+{
+    const struct cluster_view *v = &m->view;
+    if (!v->hosts) return; /* not read yet, or Redis away: no stale cluster */
+    head(o, "fac_cluster_registered_workers", "gauge",
+         "Workers in the registry, on every host (over 1024: the per-host series count the "
+         "1024 most recently heard).");
+    buf_printf(o, "fac_cluster_registered_workers %lld\n", v->registered);
+    for (size_t s = 0; s < sizeof cluster_series / sizeof *cluster_series; s++) {
+        head(o, cluster_series[s].name, "gauge", cluster_series[s].help);
+        for (size_t i = 0; i < v->nhosts; i++) {
+            double value;
+            memcpy(&value, (const char *)&v->hosts[i] + cluster_series[s].field, sizeof value);
+            buf_printf(o, "%s{host=\"", cluster_series[s].name);
+            label(o, v->hosts[i].host);
+            buf_printf(o, "\"} %.15g\n", value);
+        }
+    }
+}
+
 void metrics_render(struct metrics *m, struct buf *out)
 {
     pthread_mutex_lock(&m->mu);
     render_queues(m, out);
     render_jobs(m, out);
     render_pool(m, out);
+    render_cluster(m, out);
     pthread_mutex_unlock(&m->mu);
 }

@@ -30,6 +30,7 @@
 #include "schedchild.h"
 #include "scripts.h"
 #include "shm.h"
+#include "srvclock.h"
 #include "worker.h"
 
 #define TICK_MS 100
@@ -138,9 +139,11 @@ static void sup_heartbeat(struct supervisor *s, bool leaving)
     key_global(k, FAC_KEY_SUPERVISORS, s->cfg->prefix);
     if (leaving)
         freeReplyObject(redisCommand(c, "ZREM %s %s:%d", k, s->cfg->host_id, (int)s->pid));
-    else
-        freeReplyObject(redisCommand(c, "ZADD %s %lld %s:%d", k, (long long)now_ms(),
-                                     s->cfg->host_id, (int)s->pid));
+    else {
+        char member[160];
+        snprintf(member, sizeof member, "%s:%d", s->cfg->host_id, (int)s->pid);
+        freeReplyObject(srvclock_beat_sync(c, k, member)); /* Redis's clock: srvclock.h */
+    }
 }
 
 /* ---- workers ---- */

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "rss.h"
 #include "scripts.h"
+#include "srvclock.h"
 
 #define RSS_CHECK_EVERY_NS 1000000 /* at most one /proc read per ms of work */
 
@@ -115,8 +116,9 @@ static void heartbeat_write(struct worker *w)
     for (size_t i = 0; i < w->cfg->nqueues; i++)
         n += (size_t)snprintf(queues + n, sizeof queues - n, "%s%s", i ? "," : "",
                               w->cfg->queues[i]);
-    redisAsyncCommand(w->cmd, NULL, NULL, "ZADD %s %lld %s", key_workers(k, w->cfg->prefix),
-                      (long long)now_ms(), w->wid);
+    /* Scored by Redis's clock, not this host's: srvclock.h. */
+    redisAsyncCommand(w->cmd, NULL, NULL, "EVAL %s 1 %s %s", script_beat.src,
+                      key_workers(k, w->cfg->prefix), w->wid);
     key_worker(k, w->cfg->prefix, w->wid);
     redisAsyncCommand(w->cmd, NULL, NULL,
                       "HSET %s pid %d host %s sup %s:%d queues %s concurrency %lld started_at %lld "

@@ -1606,6 +1606,10 @@ def parse_args(argv):
                     help="--matrix jobs in the 1 MB payload cell (default 500)")
     ap.add_argument("--sql", action="store_true",
                     help="only the sql tool benchmark (private mariadbd): results/sql.md")
+    ap.add_argument("--pools", action="store_true",
+                    help="only the many-hosts rows: noop throughput with 1, 2 and 3 pools (distinct host_id) "
+                    "of --workers each on one Redis: results/pools.md")
+    ap.add_argument("--pools-jobs", type=int, help="--pools jobs per row (default 100000; --quick 20000)")
     ap.add_argument("--promotion", action="store_true",
                     help="only fac-scheduler: promotion rate of due delayed jobs and promotion lag")
     ap.add_argument("--promotion-jobs", type=int, default=100000,
@@ -1619,12 +1623,13 @@ def parse_args(argv):
     a.rq_worker_jobs = a.rq_worker_jobs or a.rq_jobs or (1000 if q else 5000)
     a.rq_simple_jobs = a.rq_simple_jobs or a.rq_jobs or (3000 if q else 20000)
     a.mcp_jobs = a.mcp_jobs if a.mcp_jobs is not None else (5000 if q else 20000)
+    a.pools_jobs = a.pools_jobs if a.pools_jobs is not None else (20000 if q else 100000)
     if a.mcp_only:
         a.mcp = a.skip_rq = True
     a.json_out = a.json_out or os.path.join(a.results_dir, "latest.json")
     a.md_out = a.md_out or os.path.join(a.results_dir, "latest.md")
     for name in ("jobs", "workers", "concurrency", "latency_jobs", "rq_worker_jobs", "rq_simple_jobs", "rq_latency_jobs",
-                 "mcp_jobs", "matrix_jobs", "matrix_10k_jobs", "matrix_1m_jobs"):
+                 "mcp_jobs", "matrix_jobs", "matrix_10k_jobs", "matrix_1m_jobs", "pools_jobs"):
         if getattr(a, name) < 1:
             ap.error("--%s must be >= 1" % name.replace("_", "-"))
     if a.mcp_only and a.skip_fac:
@@ -1763,6 +1768,127 @@ def main_matrix(a, argv):
     return 0
 
 
+def pools_wait_state(bench, sups, hosts, state):
+    """Wait until each pool has --workers children registered under its host_id, all in `state`."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        for sup in sups:
+            bench.fac_alive(sup, "start-up")
+        want = {"%s:%d" % (h, pid) for sup, h in zip(sups, hosts) for pid in bench.fac_worker_pids(sup)}
+        states = {w: b2s(bench.r.hget("%s:worker:%s" % (PREFIX, w), "state") or b"") for w in want}
+        if len(want) == len(sups) * bench.args.workers and all(v == state for v in states.values()):
+            return
+        time.sleep(0.02)
+    raise BenchError("pools: workers not all %s after 30s: %r\n%s" % (state, states, bench.fac_logs(sups[0])))
+
+
+def pools_throughput(bench, npools, n, tag):
+    """N noop jobs served by `npools` pools of --workers each on one Redis, each pool with its own
+    host_id as if on its own host (docs/scale-out.md "Many hosts"). The pools start, go quiet
+    (TSTP), the jobs are pre-filled, and all resume at once (TSTP again): jobs/s over the span
+    first job started -> last job ended, from the result records, and each host's share."""
+    a = bench.args
+    bench.flush()
+    hosts = ["bench-host%d" % (i + 1) for i in range(npools)]
+    sups = []
+    try:
+        for i, h in enumerate(hosts):
+            # each with its /metrics on, as deployed: its cluster view reads the registry every 2 s
+            extra = {"host_id": h, "metrics": "127.0.0.1:%d" % free_port()}
+            sups.append(bench.fac_start("%s-p%d" % (tag, i), a.workers, extra=extra)[0])
+        pools_wait_state(bench, sups, hosts, "idle")
+        for sup in sups:
+            os.kill(sup.pid, signal.SIGTSTP)
+        pools_wait_state(bench, sups, hosts, "quiet")
+        prefill_s = bench.fac_prefill(n, tag)
+        log("pools: %d noop jobs pre-filled in %.2fs; resuming %d pool%s of %d workers x concurrency %d"
+            % (n, prefill_s, npools, "" if npools == 1 else "s", a.workers, a.concurrency))
+        redis_cpu0 = bench.redis_cpu()
+        t_pool = time.time()
+        for sup in sups:
+            os.kill(sup.pid, signal.SIGTSTP)
+        keys = bench.fac_result_keys(n, tag)
+        deadline = time.time() + max(120.0, n / 200.0)
+        while True:
+            for sup in sups:
+                bench.fac_alive(sup, "pools run")
+            if time.time() > deadline:
+                raise BenchError("pools: not done in time (ready=%d)\n%s"
+                                 % (bench.r.llen(FAC_READY), bench.fac_logs(sups[0])))
+            if bench.r.llen(FAC_READY) == 0 and bench.fac_count_results(keys) == n:
+                break
+            time.sleep(0.05)
+        t_done = time.time()
+        redis_cpu1 = bench.redis_cpu()
+        recs = bench.fac_fetch_results(keys)
+        res = bench.fac_result_stats(recs, n, t_pool, t_done)
+        per_host = {}
+        for x in recs:
+            h = x["worker"].rsplit(":", 1)[0]
+            per_host[h] = per_host.get(h, 0) + 1
+        res.update({"jobs": n, "pools": npools, "workers_per_pool": a.workers, "concurrency": a.concurrency,
+                    "jobs_per_host": per_host,
+                    "redis_cpu_us_per_job": (redis_cpu1["all"] - redis_cpu0["all"]) * 1e6 / n})
+    finally:
+        for sup in sups:
+            bench.fac_stop(sup)
+    log("pools: %d pools: %.0f jobs/s over the span, per host %s"
+        % (npools, res["span_jobs_per_s"], res["jobs_per_host"]))
+    return res
+
+
+def main_pools(a, argv):
+    """--pools: noop throughput with 1, 2 and 3 pools (distinct host_ids) on one Redis: results/pools.md."""
+    if not os.access(os.path.join(a.build_dir, "fac-worker"), os.X_OK):
+        sys.stderr.write("bench: fac-worker not found in %s\n" % a.build_dir)
+        return 2
+    bench = Bench(a)
+    atexit.register(bench.cleanup)
+    rows = []
+    try:
+        bench.start_redis()
+        machine = machine_info(bench.r)
+        for npools in (1, 2, 3):
+            rows.append(pools_throughput(bench, npools, a.pools_jobs, "pools%d" % npools))
+    except BenchError as e:
+        log("FAILED: %s" % e)
+        return 1
+    finally:
+        bench.cleanup()
+    machine["loadavg_at_end"] = loadavg()
+    cmd = " ".join(shlex.quote(x) for x in [sys.argv[0]] + list(argv))
+    lines = ["# fac-worker: many pools (hosts) on one Redis", "",
+             "- date: %s" % datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+             "- command: `%s`" % cmd,
+             "- machine: %d CPUs (nproc), %s, redis-server %s; every pool, Redis and the bench share them, so "
+             "this shows the protocol does not slow down as hosts are added, not what more machines add"
+             % (machine["nproc"], machine["cpu_model"], machine["redis_version"]),
+             "- load average (1/5/15 min) at start: %s, at end: %s" % (machine["loadavg_at_start"],
+                                                                      machine["loadavg_at_end"]),
+             "- each pool: %d workers x concurrency %d, its own `host_id`, audit `%s`; the pools start, go quiet "
+             "(TSTP), %d `noop` jobs are pre-filled, all resume at once; jobs/s = jobs / (last ended - first "
+             "started), from the result records"
+             % (a.workers, a.concurrency, a.audit, a.pools_jobs)]
+    if a.quick:
+        lines.append("- **smoke run** (`--quick`): few jobs per row, numbers only show the mode works; "
+                     "rerun without `--quick` on an idle machine for figures")
+    lines += ["", "| pools (hosts) | workers in all | jobs | jobs/s | Redis CPU/job (µs) | jobs per host |",
+              "|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append("| %d | %d | %d | %.0f | %.1f | %s |"
+                     % (r["pools"], r["pools"] * r["workers_per_pool"], r["jobs"],
+                        r["span_jobs_per_s"], r["redis_cpu_us_per_job"],
+                        ", ".join("%s %d" % kv for kv in sorted(r["jobs_per_host"].items()))))
+    lines.append("")
+    print("\n".join(lines))
+    os.makedirs(a.results_dir, exist_ok=True)
+    path = os.path.join(a.results_dir, "pools.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    print("results: %s" % path)
+    return 0
+
+
 SQL_TOOL = "todo_by_name"
 SQL_ROWS = 10000
 
@@ -1868,6 +1994,8 @@ def main(argv):
         return main_sql(a, argv)
     if a.matrix:
         return main_matrix(a, argv)
+    if a.pools:
+        return main_pools(a, argv)
     if not a.skip_fac:
         fb = os.path.join(a.build_dir, "fac-worker")
         if not os.access(fb, os.X_OK):

@@ -163,7 +163,10 @@ def test_the_dashboard_queries_only_metrics_the_endpoint_serves(fac):
     dash = json.loads(DASHBOARD.read_text())
     url = start(fac)
     run(fac, "echo", 1)
-    served = {name for (name, _) in parse(scrape(url))}
+    # the cluster view is read every 2 s: wait for a read that found the worker
+    page = wait_until(lambda: (lambda p: p if "fac_cluster_workers{" in p else None)(scrape(url)),
+                      5, interval=0.2, what="the cluster view on /metrics")
+    served = {name for (name, _) in parse(page)}
     exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
     assert len(exprs) >= 6
     for expr in exprs:
@@ -171,3 +174,36 @@ def test_the_dashboard_queries_only_metrics_the_endpoint_serves(fac):
         assert names, "query names no fac_ metric: %s" % expr
         for n in names:
             assert n in served, "%s (in %r) is not served" % (n, expr)
+
+
+def test_the_cluster_view_counts_every_hosts_workers_from_the_registry(fac):
+    """Two pools with their own host_id on one Redis: either pool's page shows both
+    hosts' workers and their jobs (fac_cluster_*, docs/operations.md "Metrics")."""
+    url = start(fac, host_id="host-a", workers=2)
+    fac.start(config=fac.config(name="b.json", tools=TOOLS, host_id="host-b", workers=1,
+                                audit={"to": "jsonl", "path": str(fac.tmp / "b.jsonl")},
+                                log_file=str(fac.tmp / "b.log")))
+    run(fac, "noop", 200)
+    run(fac, "fail", 3, {"message": "no"})
+
+    def both_counted():
+        s = parse(scrape(url))
+        done = [value(s, "fac_cluster_jobs_done", host=h) or 0 for h in ("host-a", "host-b")]
+        return s if sum(done) == 203 else None
+    s = wait_until(both_counted, 10, interval=0.3, what="203 jobs on the cluster view")
+    assert value(s, "fac_cluster_workers", host="host-a") == 2
+    assert value(s, "fac_cluster_workers", host="host-b") == 1
+    assert value(s, "fac_cluster_registered_workers") == 3
+    assert sum(value(s, "fac_cluster_jobs_failed", host=h) for h in ("host-a", "host-b")) == 3
+    for h in ("host-a", "host-b"):
+        assert value(s, "fac_cluster_silent_workers", host=h) == 0
+        assert 0 <= value(s, "fac_cluster_heartbeat_age_seconds", host=h) < 5
+
+    # jobs/s comes from two heartbeats of one worker: keep jobs flowing until it shows
+    def rate_seen():
+        run(fac, "noop", 50)
+        s = parse(scrape(url))
+        rate = sum(value(s, "fac_cluster_jobs_per_second", host=h) or 0
+                   for h in ("host-a", "host-b"))
+        return rate if rate > 0 else None
+    wait_until(rate_seen, 20, interval=0.5, what="a jobs/s above 0 on the cluster view")
