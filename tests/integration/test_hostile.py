@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (SITE, WORKER_BIN, audit_row_name, audit_rows, dead_key, enqueue, get_result,
+from conftest import (SITE, WORKER_BIN, audit_row_name, audit_rows, ctl, dead_key, enqueue, get_result,
                       inflight_count, job, make_config, pack, ready_key, result_key,
                       site_config, unpack, wait_result, wait_until)
 
@@ -120,6 +120,27 @@ def test_a_100mb_envelope_over_max_payload_is_dead_naming_max_payload(fac):
     assert entry["error"]["type"] == "PayloadTooLarge", entry
     assert "max_payload" in entry["reason"] and str(len(data)) in entry["reason"], entry["reason"]
     assert entry["job"] == data  # the original bytes: nothing lost
+    still_serving(fac, pool, pids)
+
+
+def test_an_entry_buried_by_the_fetch_script_reads_like_any_dead_entry(fac):
+    """Over max_payload, the fetch script writes the dead entry inside Redis (the bytes
+    never reach the worker): fac-ctl lists it and decodes its job like the worker's own."""
+    pool, pids = start(fac, max_payload="1KB")
+    env = job("echo", {"blob": "x" * 2048}, id=_id())
+    data = pack(env)
+    enqueue(fac.r, data)
+    entry = one_dead(fac.r)
+    assert set(entry) == {"v", "queue", "reason", "error", "failed_at", "worker", "job"}, entry
+    assert entry["v"] == 1 and entry["queue"] == "default" and entry["job"] == data
+    assert entry["worker"] in pool.live_workers(), entry["worker"]
+    assert entry["error"] == {"type": "PayloadTooLarge", "message": entry["reason"]}
+    assert abs(entry["failed_at"] - __import__("time").time() * 1000) < 60000
+    res = ctl(pool.config_path, "dead", "list", "--json")
+    assert res.returncode == 0, res.stderr
+    (listed,) = json.loads(res.stdout)
+    assert listed["error"]["type"] == "PayloadTooLarge" and listed["job"]["id"] == env["id"]
+    assert "moved to the dead list: PayloadTooLarge" in pool.log_text()
     still_serving(fac, pool, pids)
 
 
