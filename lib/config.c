@@ -930,7 +930,7 @@ int config_check_run_as(const struct fac_config *c, char *err, size_t errlen)
     if (geteuid() == 0) return 0;
     for (size_t i = 0; i < c->ntools; i++) {
         const struct tool_cfg *t = &c->tools[i];
-        if (t->has_run_as && (t->run_uid != geteuid() || t->run_gid != getegid())) {
+        if (t->has_run_as) { /* even its own ids: setgroups() needs root too */
             snprintf(err, errlen,
                      "%s: tools.%s.run_as: \"%s\" needs fac-worker to run as root to switch "
                      "users (it runs as uid %u): start it as root, or remove run_as",

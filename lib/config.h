@@ -147,7 +147,7 @@ bool config_name_ok(const char *name);
 #define FAC_NAME_RULE                                                                              \
     "a name has 1-120 characters from A-Z a-z 0-9 . _ - @ + and does not start with \".\" "        \
     "(it becomes part of file names, HTTP headers and keys): rename it"
-/* Refuses run_as tools that this process cannot switch to (it is not root): 0 or -1
+/* Refuses run_as tools when this process cannot switch users (it is not root): 0 or -1
  * with err naming the tool and the fix. For fac-worker, which spawns the tools. */
 int config_check_run_as(const struct fac_config *c, char *err, size_t errlen);
 
