@@ -8,6 +8,7 @@
  */
 #include "bench.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -348,6 +349,13 @@ static int apply_site_replica(struct bctx *b, const struct bfile *f, struct site
 
 static int apply_site(struct bctx *b, const char *name, struct bfile *f)
 {
+    if (!config_name_ok(name)) {
+        char shown[128];
+        snprintf(shown, sizeof shown, "%s", name);
+        for (char *c = shown; *c; c++)
+            if (!isprint((unsigned char)*c)) *c = '?';
+        return bfail(b, f->path, NULL, "the site \"%s\": " FAC_NAME_RULE, shown);
+    }
     if (read_json(b, f) || check_db_type(b, owner(b, f, "db_type"))) return -1;
     struct site_cfg *s = (struct site_cfg *)config_site(b->c, name, strlen(name));
     if (!s && !(s = config_add_site(b->c, name))) return bfail(b, f->path, NULL, "out of memory");

@@ -22,6 +22,8 @@ struct fac_config *boot_config(const struct boot_opts *o, int *rc)
     char err[2048];
     struct fac_config *cfg = config_load(o->path, err, sizeof err);
     if (!cfg) return fail(o->prog, FAC_EXIT_BOOT, rc, NULL, err);
+    if (o->runs_tools && config_check_run_as(cfg, err, sizeof err))
+        return fail(o->prog, FAC_EXIT_BOOT, rc, cfg, err);
     if (o->check) {
         printf("%s: valid (%zu queues, %zu tools, %lld workers, %zu cron entries)\n", o->path,
                cfg->nqueues, cfg->ntools, (long long)cfg->workers, cfg->ncron);

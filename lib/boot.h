@@ -17,6 +17,7 @@ struct boot_opts {
     const char *log_file;   /* --log-file, or NULL for the config's */
     const char *log_level;  /* --log-level, or NULL for the config's */
     const char *log_format; /* --log-format, or NULL for the config's */
+    bool runs_tools;        /* fac-worker: refuse run_as it cannot switch to */
 };
 
 /* The loaded config with logging set up, or NULL with *rc set to the exit code (0 after

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <jansson.h>
 #include <math.h>
 #include <pwd.h>
@@ -400,7 +401,11 @@ static int parse_map(struct ctx *x, const char *path, const struct cfg_entry *e,
         snprintf(sub, sizeof sub, "%.255s.%.200s", path, name);
         char *elem = arr + e->elem_size * i++;
         *(char **)elem = strdup(name);
-        if (!*name || strlen(name) > 120) return fail(x, sub, "a name has 1-120 characters");
+        if (!config_name_ok(name)) {
+            for (char *c = sub; *c; c++) /* the message stays one printable line */
+                if (!isprint((unsigned char)*c)) *c = '?';
+            return fail(x, sub, FAC_NAME_RULE);
+        }
         if (parse_elem(x, sub, e, t, elem)) return -1;
     }
     return 0;
@@ -562,6 +567,15 @@ static void default_tools(struct fac_config *c)
     }
 }
 
+bool config_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 120 || name[0] == '.') return false;
+    for (const char *s = name; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("._-@+", *s)) return false;
+    return true;
+}
+
 static bool ident_ok(const char *s, size_t max)
 {
     if (!s || !*s || strlen(s) > max) return false;
@@ -654,6 +668,14 @@ static int resolve_run_as(struct ctx *x, const char *path, struct tool_cfg *t)
                         t->run_as);
         t->run_uid = pw->pw_uid;
         t->run_gid = pw->pw_gid;
+        /* initgroups(3)'s list, read now: NSS is not for a forked child */
+        int n = FAC_RUN_AS_GROUPS_MAX;
+        if (getgrouplist(pw->pw_name, pw->pw_gid, t->run_groups, &n) < 0)
+            return fail(x, path,
+                        "user \"%s\" is in more than %d groups: give \"uid:gid\" (no "
+                        "supplementary groups) or a user with fewer",
+                        t->run_as, FAC_RUN_AS_GROUPS_MAX);
+        t->nrun_groups = n;
     }
     t->has_run_as = true;
     return 0;
@@ -665,10 +687,10 @@ static int finish_exec(struct ctx *x, const struct fac_config *c, const char *pa
     char sub[320];
     snprintf(sub, sizeof sub, "%s.argv", path);
     if (!t->argv) return fail(x, sub, "an exec tool needs argv: the program and its arguments");
-    if (!strchr(t->argv[0], '/'))
+    if (t->argv[0][0] != '/')
         return fail(x, sub,
-                    "\"%s\" must be a path (e.g. /usr/bin/%s): exec tools never search "
-                    "PATH",
+                    "\"%s\" must be an absolute path (e.g. /usr/bin/%s): exec tools never "
+                    "search PATH nor resolve a path against the working directory",
                     t->argv[0], t->argv[0]);
     if (t->kill_grace < 0) t->kill_grace = c->kill_grace;
     snprintf(sub, sizeof sub, "%s.run_as", path);
@@ -845,8 +867,10 @@ static int finish(struct ctx *x, struct fac_config *c)
     }
     if (!ident_ok(c->prefix, 64))
         return fail(x, "prefix", "must be 1-64 printable characters without spaces or braces");
-    if (!ident_ok(c->host_id, 64))
-        return fail(x, "host_id", "must be 1-64 printable characters without spaces or braces");
+    if (!ident_ok(c->host_id, 64) || strpbrk(c->host_id, "/:"))
+        return fail(x, "host_id",
+                    "must be 1-64 printable characters without spaces, braces, '/' or ':' "
+                    "(it is part of worker ids and spool file names)");
     if (!c->max_memory_hard) c->max_memory_hard = 2 * c->max_memory;
     if (c->max_memory_hard < c->max_memory)
         return fail(x, "max_memory_hard", "must not be below max_memory");
@@ -1010,6 +1034,22 @@ int config_tool_limits(struct tool_cfg *t, json_t *obj, const char *file, const 
             return fail(&x, path, "does not apply to the %s tool \"%s\" (only to: %s)", t->kind,
                         t->name, e->kinds);
         if (parse_entry(&x, path, e, v, t)) return -1;
+    }
+    return 0;
+}
+
+int config_check_run_as(const struct fac_config *c, char *err, size_t errlen)
+{
+    if (geteuid() == 0) return 0;
+    for (size_t i = 0; i < c->ntools; i++) {
+        const struct tool_cfg *t = &c->tools[i];
+        if (t->has_run_as) { /* even its own ids: setgroups() needs root too */
+            snprintf(err, errlen,
+                     "%s: tools.%s.run_as: \"%s\" needs fac-worker to run as root to switch "
+                     "users (it runs as uid %u): start it as root, or remove run_as",
+                     c->path ? c->path : "(defaults)", t->name, t->run_as, (unsigned)geteuid());
+            return -1;
+        }
     }
     return 0;
 }

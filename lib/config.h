@@ -12,6 +12,9 @@
 
 #include "cronexpr.h"
 
+/* Supplementary groups a run_as user may have (more is refused at load). */
+#define FAC_RUN_AS_GROUPS_MAX 64
+
 /* Each element of a named map (tools, sites) starts with its name. A key that does not
  * apply to a tool's kind is refused at load, so unused fields keep their defaults. */
 struct tool_cfg {
@@ -39,6 +42,8 @@ struct tool_cfg {
     bool has_run_as;
     uid_t run_uid;
     gid_t run_gid;
+    gid_t run_groups[FAC_RUN_AS_GROUPS_MAX]; /* a user name's supplementary groups */
+    int nrun_groups;
     int64_t memory_limit, max_procs, max_output, max_stderr; /* 0 = unlimited (limits) */
     double cpu_limit;                                        /* 0 = unlimited */
     double kill_grace; /* SIGTERM → SIGKILL of the process group; default: top-level */
@@ -148,5 +153,16 @@ int config_tool_limits(struct tool_cfg *t, struct json_t *obj, const char *file,
                        char *err, size_t errlen);
 /* "512MB" → bytes; returns -1 when s is not a size. */
 int64_t config_parse_size(const char *s);
+
+/* Whether a tool or site name is safe as a file name, a header value and a key part:
+ * 1-120 of A-Z a-z 0-9 . _ - @ +, not starting with '.'. */
+bool config_name_ok(const char *name);
+/* The message of a name that is not: what is allowed and to rename it. */
+#define FAC_NAME_RULE                                                                              \
+    "a name has 1-120 characters from A-Z a-z 0-9 . _ - @ + and does not start with \".\" "        \
+    "(it becomes part of file names, HTTP headers and keys): rename it"
+/* Refuses run_as tools when this process cannot switch users (it is not root): 0 or -1
+ * with err naming the tool and the fix. For fac-worker, which spawns the tools. */
+int config_check_run_as(const struct fac_config *c, char *err, size_t errlen);
 
 #endif

@@ -131,7 +131,9 @@ static enum envelope_status read_numbers(struct envelope *e, char *err, size_t e
                    FAC_PROTOCOL_VERSION);
     if ((v = mp_get(&e->root, "timeout")) && v->type != MSGPACK_OBJECT_NIL) {
         double t;
-        if (get_int(v, &n))
+        if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) /* up to 2^64-1: capped later */
+            t = (double)v->via.u64;
+        else if (get_int(v, &n))
             t = (double)n;
         else if (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64)
             t = v->via.f64;

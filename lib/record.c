@@ -61,5 +61,5 @@ void record_pack_dead(struct buf *out, const struct dead_rec *d)
     }
     mp_pack_cstr(&pk, "job");
     msgpack_pack_bin(&pk, d->job.n);
-    msgpack_pack_bin_body(&pk, d->job.p, d->job.n);
+    if (!d->job_follows) msgpack_pack_bin_body(&pk, d->job.p, d->job.n);
 }

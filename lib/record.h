@@ -33,6 +33,9 @@ struct dead_rec {
     int64_t attempt; /* -1 when unknown */
     int64_t failed_at;
     struct str job; /* the original element */
+    /* Only job's bin header is packed, its bytes are left for the move script to append
+     * (ARGV[5] "append"): a 100 MB element is then sent to Redis once, not twice. */
+    bool job_follows;
     /* "errors": history's earlier errors plus last; packed when either is set. */
     const struct envelope *history;
     const struct attempt_error *last;

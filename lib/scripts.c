@@ -6,16 +6,38 @@
 #include <stdio.h>
 #include <string.h>
 
+/* KEYS: the canceled zset, then (ready, in-flight, dead) per queue; ARGV: slots,
+ * max_payload, dead_max, worker id, the queue names. Returns the canceled count, then
+ * (queue number, job) pairs. A job over max_payload goes to the dead list here, as
+ * fac-worker's dead entry (lib/record.c), and comes back as (-queue number, its size):
+ * a 100 MB element never travels to the worker and back. */
 struct script script_fetch = {
     "fetch",
-    "local n = tonumber(ARGV[1])\n"
+    "local n, max = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
     "local out = {redis.call('ZCARD', KEYS[1])}\n"
-    "for i = 2, #KEYS, 2 do\n"
+    "local P = cmsgpack.pack\n"
+    "for i = 2, #KEYS, 3 do\n"
+    "  local q = (i + 1) / 3\n"
     "  while n > 0 do\n"
     "    local j = redis.call('LMOVE', KEYS[i], KEYS[i + 1], 'RIGHT', 'LEFT')\n"
     "    if not j then break end\n"
-    "    out[#out + 1] = i / 2\n"
-    "    out[#out + 1] = j\n"
+    "    if #j > max then\n"
+    "      local why = 'the envelope has ' .. #j .. ' bytes, over max_payload (' .. max ..\n"
+    "        '): put large data somewhere else and pass a reference'\n"
+    "      local t = redis.call('TIME')\n"
+    "      local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "      redis.call('LREM', KEYS[i + 1], 1, j)\n"
+    "      redis.call('LPUSH', KEYS[i + 2], '\\135' .. P('v') .. P(1) .. P('queue') ..\n"
+    "        P(ARGV[4 + q]) .. P('reason') .. P(why) .. P('error') .. '\\130' .. P('type') ..\n"
+    "        P('PayloadTooLarge') .. P('message') .. P(why) .. P('failed_at') .. P(ms) ..\n"
+    "        P('worker') .. P(ARGV[4]) .. P('job') .. struct.pack('>BI4', 198, #j) .. j)\n"
+    "      redis.call('LTRIM', KEYS[i + 2], 0, tonumber(ARGV[3]) - 1)\n"
+    "      out[#out + 1] = -q\n"
+    "      out[#out + 1] = #j\n"
+    "    else\n"
+    "      out[#out + 1] = q\n"
+    "      out[#out + 1] = j\n"
+    "    end\n"
     "    n = n - 1\n"
     "  end\n"
     "  if n == 0 then break end\n"
@@ -27,10 +49,12 @@ struct script script_move = {
     "move",
     "if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end\n"
     "if KEYS[3] then redis.call('DEL', KEYS[3]) end\n"
+    "local entry = ARGV[2]\n"
+    "if ARGV[5] == 'append' then entry = entry .. ARGV[1] end\n"
     "if ARGV[3] == 'front' then\n"
-    "  redis.call('RPUSH', KEYS[2], ARGV[2])\n"
+    "  redis.call('RPUSH', KEYS[2], entry)\n"
     "else\n"
-    "  redis.call('LPUSH', KEYS[2], ARGV[2])\n"
+    "  redis.call('LPUSH', KEYS[2], entry)\n"
     "  if ARGV[3] == 'dead' then redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1) end\n"
     "end\n"
     "return 1\n",

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fac/protocol.h"
 #include "job.h"
+#include "keys.h"
 #include "log.h"
 #include "scripts.h"
 #include "worker.h"
@@ -60,6 +62,14 @@ static void fetch_done(redisAsyncContext *c, void *r, void *priv)
     w->cancels_pending = reply->elements && reply->element[0]->integer > 0;
     for (size_t i = 1; i + 1 < reply->elements; i += 2) {
         redisReply *q = reply->element[i], *job = reply->element[i + 1];
+        if (q->integer < 0 && (size_t)-q->integer <= w->cfg->nqueues) {
+            log_warn("job id= queue=%s moved to the dead list: %s: the envelope has %lld "
+                     "bytes, over max_payload (%lld): put large data somewhere else and pass a "
+                     "reference",
+                     w->cfg->queues[-q->integer - 1], FAC_ERR_TOO_LARGE, job->integer,
+                     (long long)w->cfg->max_payload);
+            continue;
+        }
         int qidx = (int)q->integer - 1;
         if (qidx < 0 || (size_t)qidx >= w->cfg->nqueues || job->type != REDIS_REPLY_STRING)
             continue;
@@ -73,11 +83,13 @@ static void send_fetch(struct worker *w)
 {
     size_t nq = w->cfg->nqueues;
     int n = free_slots(w);
-    const char *argv[4 + 2 * nq + 1];
-    size_t lens[4 + 2 * nq + 1];
-    char nk[16], nn[16];
-    snprintf(nk, sizeof nk, "%zu", 1 + 2 * nq);
+    const char *argv[4 + 3 * nq + 4 + nq];
+    size_t lens[4 + 3 * nq + 4 + nq];
+    char nk[16], nn[16], mp[24], dm[24], dead[nq][FAC_KEY_MAX];
+    snprintf(nk, sizeof nk, "%zu", 1 + 3 * nq);
     snprintf(nn, sizeof nn, "%d", n);
+    snprintf(mp, sizeof mp, "%lld", (long long)w->cfg->max_payload);
+    snprintf(dm, sizeof dm, "%lld", (long long)w->cfg->dead_max);
     int a = 0;
     argv[a] = "EVALSHA", lens[a++] = 7;
     argv[a] = script_fetch.sha, lens[a++] = 40;
@@ -86,8 +98,15 @@ static void send_fetch(struct worker *w)
     for (size_t i = 0; i < nq; i++) {
         argv[a] = w->ready_key[i], lens[a++] = strlen(w->ready_key[i]);
         argv[a] = w->inflight_key[i], lens[a++] = strlen(w->inflight_key[i]);
+        argv[a] = key_dead(dead[i], w->cfg->prefix, w->cfg->queues[i]);
+        lens[a++] = strlen(dead[i]);
     }
     argv[a] = nn, lens[a++] = strlen(nn);
+    argv[a] = mp, lens[a++] = strlen(mp);
+    argv[a] = dm, lens[a++] = strlen(dm);
+    argv[a] = w->wid, lens[a++] = strlen(w->wid);
+    for (size_t i = 0; i < nq; i++)
+        argv[a] = w->cfg->queues[i], lens[a++] = strlen(w->cfg->queues[i]);
     w->fetching = true;
     w->fetch_asked = n;
     redisAsyncCommandArgv(w->cmd, fetch_done, w, a, argv, lens);

@@ -89,9 +89,9 @@ static void ack_send(struct ack *a)
         break;
     case ACK_BURY:
         snprintf(n, sizeof n, "%lld", (long long)w->cfg->dead_max);
-        redisAsyncCommand(w->cmd, ack_done, w, "EVAL %s 2 %s %s %b %b dead %s", script_move.src, ik,
-                          key_dead(k, w->cfg->prefix, q), a->raw, a->raw_len, a->next.data,
-                          a->next.len, n);
+        redisAsyncCommand(w->cmd, ack_done, w, "EVAL %s 2 %s %s %b %b dead %s append",
+                          script_move.src, ik, key_dead(k, w->cfg->prefix, q), a->raw, a->raw_len,
+                          a->next.data, a->next.len, n);
         break;
     }
 }
@@ -218,7 +218,8 @@ static void bury(struct job *j, const char *type, const char *reason)
                          .worker = w->wid,
                          .attempt = j->env.id.n ? j->env.attempt : -1,
                          .failed_at = now,
-                         .job = {j->raw, (uint32_t)j->raw_len}};
+                         .job = {j->raw, (uint32_t)j->raw_len},
+                         .job_follows = true};
     struct ack *a = ack_new(j);
     a->kind = ACK_BURY;
     record_pack_dead(&a->next, &d);
@@ -264,6 +265,7 @@ static void ack_bury_exhausted(struct job *j, struct ack *a, const struct attemp
                          .attempt = j->env.attempt,
                          .failed_at = failure->at,
                          .job = {a->raw, (uint32_t)a->raw_len},
+                         .job_follows = true,
                          .history = &j->env,
                          .last = failure};
     a->kind = ACK_BURY;

@@ -76,7 +76,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return FAC_EXIT_USAGE;
     }
-    struct boot_opts o = {"fac-worker", "sup", path, check, log_file, log_level, log_format};
+    struct boot_opts o = {"fac-worker", "sup", path, check, log_file, log_level, log_format, true};
     int rc;
     struct fac_config *cfg = boot_config(&o, &rc);
     if (!cfg) return rc;

@@ -7,7 +7,8 @@ It answers FAC's MCP endpoint
 with the reply shapes FAC really produces (frappe_assistant_core/mcp/server.py,
 core/base_tool.py, api/fac_endpoint.py), and a few whitelisted Frappe methods
 under /api/method/myapp.api.* with Frappe's own reply and error shapes
-(summarize, validate, secret_report, soft_fail, nothing, slow).
+(summarize, validate, secret_report, soft_fail, nothing, slow, and
+the hostile ones: huge, deep, dupkeys, text).
 Behaviour is chosen by the MCP tool name (or the method name):
 
   echo_args        {"success": true, "result": {...}} envelope (FAC <= 2.x)
@@ -21,6 +22,11 @@ Behaviour is chosen by the MCP tool name (or the method name):
   server_error     HTTP 500 with Frappe's exception body
   slow             sleeps args.ms, then succeeds
   huge             a result of args.mb MiB
+  deep             a result nested args.depth levels ([[[...]]]); with args.outer
+                   the JSON-RPC body itself is nested that deep instead
+  dupkeys          text {"success": true, "result": 1, "result": 2, ...}, and with
+                   args.outer a body whose "isError" is given twice (false, true)
+  bytes            content[0].text with NUL, control bytes and a lone surrogate
   drop             closes the connection without a reply
   anything else    isError true "Tool '...' not found or not available ..."
 
@@ -97,7 +103,25 @@ def tool_reply(name, args, user):
         return False, envelope({"slept_ms": args.get("ms", 0)})
     if name == "huge":
         return False, envelope({"blob": "x" * int(float(args.get("mb", 1)) * 1048576)})
+    if name == "bytes":
+        return False, envelope({"text": "nul\x00ctl\x01\x1f lone \ud800 end"})
     return True, ("Tool '%s' not found or not available for the current user." % name)
+
+
+class RawJSON(str):
+    """A reply body written as it is (json.dumps cannot nest 10,000 deep or repeat a key)."""
+
+
+class RawBody(bytes):
+    def __new__(cls, data, ctype):
+        obj = bytes.__new__(cls, data)
+        obj.ctype = ctype
+        return obj
+
+
+def nested(depth, leaf="1"):
+    """depth levels of arrays around leaf, as JSON text."""
+    return "[" * depth + leaf + "]" * depth
 
 
 def method_reply(method, args, user):
@@ -115,6 +139,14 @@ def method_reply(method, args, user):
     if method == "slow":
         time.sleep(float(args.get("ms", 0)) / 1000.0)
         return 200, {"message": "done"}
+    if method == "huge":
+        return 200, {"message": {"blob": "x" * int(float(args.get("mb", 1)) * 1048576)}}
+    if method == "deep":
+        return 200, RawJSON('{"message": %s}' % nested(int(args.get("depth", 10000))))
+    if method == "dupkeys":
+        return 200, RawJSON('{"message": {"a": 1, "a": 2}, "message": {"b": 3}}')
+    if method == "text":
+        return 200, RawBody(b"plain \x00 text \xff\xfe not utf-8", "text/plain")
     return 404, frappe_error("DoesNotExistError", "Method myapp.api.%s not found" % method)
 
 
@@ -125,9 +157,15 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def send_json(self, status, obj):
-        data = json.dumps(obj, default=str).encode()
+        ctype = "application/json"
+        if isinstance(obj, RawBody):
+            data, ctype = bytes(obj), obj.ctype
+        elif isinstance(obj, RawJSON):
+            data = obj.encode()
+        else:
+            data = json.dumps(obj, default=str).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -200,6 +238,24 @@ class Handler(BaseHTTPRequestHandler):
         if name == "internal_error":
             return self.send_json(400, {"jsonrpc": "2.0", "id": req.get("id"), "error": {
                 "code": -32603, "message": "Internal error: 'NoneType' object has no attribute 'get'"}})
+        if name == "deep" and args.get("outer"):
+            return self.send_json(200, RawJSON(
+                '{"jsonrpc": "2.0", "id": %s, "result": {"content": [{"type": "text", '
+                '"text": "1"}], "isError": false, "extra": %s}}'
+                % (json.dumps(req.get("id")), nested(int(args.get("depth", 10000))))))
+        if name == "deep":
+            text = nested(int(args.get("depth", 10000)))
+            return self.send_json(200, {"jsonrpc": "2.0", "id": req.get("id"), "result": {
+                "content": [{"type": "text", "text": text}], "isError": False}})
+        if name == "dupkeys" and args.get("outer"):
+            return self.send_json(200, RawJSON(
+                '{"jsonrpc": "2.0", "id": %s, "result": {"content": [{"type": "text", '
+                '"text": "{\\"ok\\": 1}"}], "isError": false, "isError": true}}'
+                % json.dumps(req.get("id"))))
+        if name == "dupkeys":
+            text = '{"success": true, "result": 1, "result": 2, "success": false}'
+            return self.send_json(200, {"jsonrpc": "2.0", "id": req.get("id"), "result": {
+                "content": [{"type": "text", "text": text}], "isError": False}})
         if name == "server_error":
             return self.send_json(500, frappe_error(
                 "OperationalError", "(2013, 'Lost connection to MySQL server during query')"))

@@ -433,3 +433,33 @@ def test_a_dead_workers_spool_file_is_replayed_by_the_next_pool(fac, mariadb, tm
                                 "WHERE name='ASST-AUDIT-2026-01-02-%020x'" % 7)
     assert row["timestamp"] == "2026-01-02 03:04:05.000000"
     assert "torn last line" in pool.log_text()
+
+
+def test_nul_and_invalid_utf8_from_an_exec_tool_reach_mariadb_as_valid_json(fac, mariadb, tmp_path):
+    """Hostile bytes end to end (docs/hostile-input.md): a tool printing NUL, bytes that
+    are not UTF-8 and a CESU surrogate; args holding a str that is not UTF-8. The row's
+    columns hold valid UTF-8 JSON (U+FFFD, \\u0000), equal to the result record."""
+    import json as _json
+    import msgpack as _msgpack
+    db = mariadb.create_site_db("hostile_bytes", "hostile_bytes-pw")
+    code = ("import sys; sys.stdout.buffer.write("
+            "b'a\\x00b \\xff\\xfe c \\xc3\\xa9 \\xed\\xa0\\x80 end')")
+    fac.start(workers=1, concurrency=4, audit=audit_config(tmp_path),
+              sites={SITE: {"db": site_db_config(mariadb, db, db + "-pw")}},
+              tools={"bytes": {"kind": "exec", "argv": ["/usr/bin/python3", "-S", "-c", code]}})
+    jid = "hostile-bytes-1"
+    body = pack({"v": 1, "id": jid, "tool": "bytes", "site": SITE})
+    data = bytes([body[0] + 1]) + body[1:] + pack("args") + b"\x81" + pack("s") + b"\xa5x\x00\xff\xfey"
+    fac.r.lpush("fac:{default}:ready", data)
+    wait_result(fac.r, jid)
+    rec = _msgpack.unpackb(fac.r.get(result_key(jid)), raw=False)  # strict: valid UTF-8
+    assert rec["status"] == "Success", rec
+    assert rec["result"] == "a\x00b \ufffd\ufffd c \u00e9 \ufffd\ufffd\ufffd end"
+    wait_rows(mariadb, db, 1)
+    (hexrow,) = mariadb.sql("SELECT HEX(input_data), HEX(output_data) FROM `%s`" % AUDIT_TABLE,
+                            db=db)
+    input_data = bytes.fromhex(hexrow[0]).decode("utf-8")  # strict: raises if not UTF-8
+    output_data = bytes.fromhex(hexrow[1]).decode("utf-8")
+    assert "\x00" not in input_data + output_data
+    assert _json.loads(output_data) == rec["result"]
+    assert _json.loads(input_data) == {"s": "x\x00\ufffd\ufffdy"}

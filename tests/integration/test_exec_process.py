@@ -8,6 +8,7 @@ import os
 import signal
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -129,6 +130,70 @@ def test_run_as_runs_the_tool_as_that_user(fac, marker):
     res = run(fac, "look")["result"]
     assert res["uid"] == uid
     assert res["limits"]["NPROC"] == [50, 50]
+
+
+@needs_root
+def test_run_as_a_user_name_drops_every_id_and_takes_that_users_groups(fac, marker, monkeypatch):
+    """Least privilege (issue 8): a root worker runs the tool as `nobody` with real,
+    effective and saved ids all switched, nobody's groups (initgroups(3)) and none of
+    root's, fds 0-2 only, and the scrubbed environment."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    monkeypatch.setenv("FAC_TEST_SECRET", "s3cret")
+    start(fac, {"look": tool("introspect.py", marker, run_as="nobody")})
+    res = run(fac, "look")["result"]
+    uid, gid = nobody.pw_uid, nobody.pw_gid
+    assert res["ids"]["uid"] == [uid, uid, uid], res["ids"]
+    assert res["ids"]["gid"] == [gid, gid, gid], res["ids"]
+    assert res["ids"]["groups"] == sorted(set(os.getgrouplist("nobody", gid))), res["ids"]
+    assert 0 not in res["ids"]["groups"]
+    assert res["fds"] == [0, 1, 2], res["fds"]
+    assert "FAC_TEST_SECRET" not in res["env"]
+    assert set(res["env"]) - {"LC_CTYPE"} <= {"PATH", "LANG", "LC_ALL", "TZ", "FAC_JOB_ID",
+                                               "FAC_TOOL"}, res["env"]
+
+
+@needs_root
+def test_run_as_uid_gid_has_no_supplementary_groups(fac, marker):
+    uid = 61000 + os.getpid() % 3000
+    start(fac, {"look": tool("introspect.py", marker, run_as="%d:%d" % (uid, uid + 1))})
+    ids = run(fac, "look")["result"]["ids"]
+    assert ids == {"uid": [uid] * 3, "gid": [uid + 1] * 3, "groups": []}, ids
+
+
+def test_run_as_a_missing_user_is_refused_at_load(tmp_path):
+    from conftest import make_config, WORKER_BIN
+    import subprocess
+    cfg = make_config(tmp_path, tools={"t": {"kind": "exec", "argv": ["/bin/true"],
+                                             "run_as": "no-such-user-fac"}})
+    r = subprocess.run([WORKER_BIN, "--check-config", "-c", str(cfg)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 3, r
+    assert "tools.t.run_as" in r.stderr and 'no user "no-such-user-fac"' in r.stderr, r.stderr
+
+
+@needs_root
+def test_run_as_is_refused_when_fac_worker_is_not_root(tmp_path):
+    """Started as nobody, fac-worker cannot switch users: it refuses to start, naming the
+    tool and the fix, instead of failing every job."""
+    from conftest import make_config, WORKER_BIN
+    import shutil
+    import subprocess
+    import tempfile
+    d = Path(tempfile.mkdtemp(prefix="fac-runas-"))
+    try:
+        d.chmod(0o755)
+        cfg = make_config(d, tools={"t": {"kind": "exec", "argv": ["/bin/true"],
+                                          "run_as": "root"}},
+                          log_file=str(d / "fac.log"))
+        cfg.chmod(0o644)  # no secrets in it: nobody may read it
+        r = subprocess.run([WORKER_BIN, "--check-config", "-c", str(cfg)], capture_output=True,
+                           text=True, timeout=30, user=65534, group=65534, extra_groups=[])
+        assert r.returncode == 3, r
+        assert "tools.t.run_as" in r.stderr and "root" in r.stderr, r.stderr
+        assert "runs as uid 65534" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.mark.parametrize("out,result", [("hello\n", "hello"), ("", None),

@@ -259,6 +259,45 @@ static void a_methods_validation_error_keeps_its_type(void **state)
     assert_failed(FAC_ST_ERROR, "ValidationError", "Posting Date is mandatory");
 }
 
+static void is_error_given_twice_is_a_bad_reply_not_the_last_value(void **state)
+{
+    mcp(200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\","
+             "\"text\":\"1\"}],\"isError\":false,\"isError\":true}}");
+    assert_string_equal(o.err_type, FAC_ERR_BAD_REPLY);
+    assert_non_null(strstr(o.message.data, "gives a key twice"));
+    assert_non_null(strstr(o.message.data, "isError"));
+    release(NULL);
+    tool_text("false", "{\\\"success\\\": true, \\\"success\\\": false}");
+    assert_string_equal(o.err_type, FAC_ERR_BAD_REPLY);
+    assert_non_null(strstr(o.message.data, "the tool's result in FAC's reply gives a key twice"));
+}
+
+static void json_deeper_than_the_parser_allows_is_a_bad_reply_not_text(void **state)
+{
+    size_t depth = 5000, n = 2 * depth + 1;
+    char *body = malloc(n + 1);
+    memset(body, '[', depth);
+    body[depth] = '1';
+    memset(body + depth + 1, ']', depth);
+    body[n] = '\0';
+    method(200, body);
+    assert_string_equal(o.err_type, FAC_ERR_BAD_REPLY);
+    assert_non_null(strstr(o.message.data, "is nested deeper than 2048 levels"));
+    release(NULL);
+    mcp(200, body);
+    assert_string_equal(o.err_type, FAC_ERR_BAD_REPLY);
+    assert_non_null(strstr(o.message.data, "is nested deeper than 2048 levels"));
+    free(body);
+}
+
+static void plain_text_that_is_not_utf8_becomes_valid_text(void **state)
+{
+    fac_reply_method(200, "a\0b\xff!", 5, &o);
+    assert_string_equal(o.status, FAC_ST_SUCCESS);
+    assert_int_equal(json_string_length(o.result), 7);
+    assert_memory_equal(json_string_value(o.result), "a\0b\xef\xbf\xbd!", 7);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, release)
 
 int main(void)
@@ -290,6 +329,9 @@ int main(void)
         T(a_plain_text_reply_is_a_string),
         T(a_method_saying_success_false_is_an_error),
         T(a_methods_validation_error_keeps_its_type),
+        T(is_error_given_twice_is_a_bad_reply_not_the_last_value),
+        T(json_deeper_than_the_parser_allows_is_a_bad_reply_not_text),
+        T(plain_text_that_is_not_utf8_becomes_valid_text),
     };
     return cmocka_run_group_tests_name("fac_reply", tests, NULL, NULL);
 }

@@ -296,6 +296,21 @@ static void attempt_zero_is_a_known_attempt(void **state)
     assert_int_equal(int_at(unpacked(), "attempt"), 0);
 }
 
+static void a_dead_entry_with_the_job_following_is_the_whole_entry_once_appended(void **state)
+{
+    struct dead_rec d = a_dead();
+    record_pack_dead(&out, &d);
+    struct buf whole = out;
+    out = (struct buf){0};
+    d.job_follows = true; /* the move script appends the job's bytes (ARGV[5] "append") */
+    record_pack_dead(&out, &d);
+    assert_int_equal(out.len, whole.len - d.job.n);
+    buf_append(&out, d.job.p, d.job.n);
+    assert_int_equal(out.len, whole.len);
+    assert_memory_equal(out.data, whole.data, whole.len);
+    buf_free(&whole);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, fresh, release)
 
 int main(void)
@@ -315,6 +330,7 @@ int main(void)
         T(a_large_job_is_kept_byte_for_byte),
         T(a_dead_entry_without_an_id_or_attempt_leaves_both_out),
         T(attempt_zero_is_a_known_attempt),
+        T(a_dead_entry_with_the_job_following_is_the_whole_entry_once_appended),
     };
     return cmocka_run_group_tests_name("record", tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "fac/protocol.h"
+#include "utf8.h"
 
 #define SNIPPET_MAX 300
 
@@ -63,6 +64,30 @@ static void snippet(char out[SNIPPET_MAX + 8], const char *body, size_t len)
 static const char *str_member(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
+}
+
+bool fac_json_refused(const json_error_t *je, char *why, size_t len)
+{
+    switch (json_error_code(je)) {
+    case json_error_stack_overflow:
+        snprintf(why, len, "is nested deeper than %d levels", JSON_PARSER_MAX_DEPTH);
+        return true;
+    case json_error_duplicate_key:
+        snprintf(why, len, "gives a key twice (%s at line %d column %d)", je->text, je->line,
+                 je->column);
+        return true;
+    default:
+        return false;
+    }
+}
+
+json_t *fac_json_text(const char *s, size_t n)
+{
+    struct buf b = {0};
+    utf8_append_valid(&b, s, n);
+    json_t *v = json_stringn(b.len ? b.data : "", b.len);
+    buf_free(&b);
+    return v;
 }
 
 static json_t *decode(const char *text)
@@ -175,23 +200,37 @@ static void tool_value(json_t *v, bool is_error, struct fac_outcome *out)
     succeed(out, v);
 }
 
-static json_t *first_text(const json_t *res)
+/* content[0].text decoded (text that is not JSON is the value as it is); NULL after a
+ * failure when the text is hostile JSON. */
+static json_t *first_text(const json_t *res, struct fac_outcome *out)
 {
-    const char *text = str_member(json_array_get(json_object_get(res, "content"), 0), "text");
-    if (!text) {
+    const json_t *item =
+        json_object_get(json_array_get(json_object_get(res, "content"), 0), "text");
+    if (!json_is_string(item)) {
         json_t *sc = json_object_get(res, "structuredContent");
         return json_incref(sc ? sc : (json_t *)res);
     }
-    json_t *v = decode(text);
-    return v ? v : json_string(text);
+    const char *text = json_string_value(item);
+    size_t n = json_string_length(item);
+    json_error_t je;
+    char why[256];
+    json_t *v = json_loadb(text, n, FAC_JSON_FLAGS, &je);
+    if (!v && fac_json_refused(&je, why, sizeof why)) {
+        fail(out, FAC_ERR_BAD_REPLY, "the tool's result in FAC's reply %s", why);
+        return NULL;
+    }
+    return v ? v : json_stringn(text, n);
 }
 
 void fac_reply_mcp(long status, const char *body, size_t len, struct fac_outcome *out)
 {
-    json_t *j = json_loadb(body ? body : "", len, JSON_DECODE_ANY, NULL);
+    json_error_t je;
+    char s[SNIPPET_MAX + 8], why[256];
+    json_t *j = json_loadb(body ? body : "", len, FAC_JSON_FLAGS, &je);
     json_t *err = json_object_get(j, "error"), *res = json_object_get(j, "result");
-    char s[SNIPPET_MAX + 8];
-    if (json_is_object(err)) {
+    if (!j && fac_json_refused(&je, why, sizeof why)) {
+        fail(out, FAC_ERR_BAD_REPLY, "FAC's reply (HTTP %ld) %s", status, why);
+    } else if (json_is_object(err)) {
         jsonrpc_error(err, out);
     } else if (status < 200 || status > 299) {
         http_error(status, j, body, len, out);
@@ -200,8 +239,8 @@ void fac_reply_mcp(long status, const char *body, size_t len, struct fac_outcome
         fail(out, FAC_ERR_BAD_REPLY, "FAC's reply is not a JSON-RPC result: %s",
              len ? s : "(empty)");
     } else {
-        json_t *v = first_text(res);
-        tool_value(v, json_is_true(json_object_get(res, "isError")), out);
+        json_t *v = first_text(res, out);
+        if (v) tool_value(v, json_is_true(json_object_get(res, "isError")), out);
         json_decref(v);
     }
     json_decref(j);
@@ -209,11 +248,15 @@ void fac_reply_mcp(long status, const char *body, size_t len, struct fac_outcome
 
 void fac_reply_method(long status, const char *body, size_t len, struct fac_outcome *out)
 {
-    json_t *j = json_loadb(body ? body : "", len, JSON_DECODE_ANY, NULL);
-    if (status < 200 || status > 299) {
+    json_error_t je;
+    char why[256];
+    json_t *j = json_loadb(body ? body : "", len, FAC_JSON_FLAGS, &je);
+    if (!j && fac_json_refused(&je, why, sizeof why)) {
+        fail(out, FAC_ERR_BAD_REPLY, "the method's reply (HTTP %ld) %s", status, why);
+    } else if (status < 200 || status > 299) {
         http_error(status, j, body, len, out);
     } else if (!j) {
-        json_t *text = json_stringn_nocheck(body ? body : "", len);
+        json_t *text = fac_json_text(body ? body : "", len);
         succeed(out, text); /* a method that answers plain text */
         json_decref(text);
     } else {

@@ -73,8 +73,8 @@ static void child_run(const struct tool_cfg *t, const int ends[3], char *const e
     child_signals();
     child_limits(t);
     if (t->cwd && chdir(t->cwd) != 0) child_fail(t, t->cwd);
-    if (t->has_run_as &&
-        (setgroups(0, NULL) != 0 || setgid(t->run_gid) != 0 || setuid(t->run_uid) != 0))
+    if (t->has_run_as && (setgroups((size_t)t->nrun_groups, t->run_groups) != 0 ||
+                          setgid(t->run_gid) != 0 || setuid(t->run_uid) != 0))
         child_fail(t, "run_as");
     execve(t->argv[0], t->argv, envp);
     child_fail(t, t->argv[0]);

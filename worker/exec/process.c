@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "exec.h"
+#include "fac_reply.h"
 #include "fac/protocol.h"
 #include "log.h"
 #include "mpjson.h"
@@ -108,12 +109,20 @@ static const char *stderr_text(struct proc *p)
 static void succeed_with_stdout(struct proc *p)
 {
     struct buf *o = &p->stdout_buf;
-    json_t *v = o->len ? json_loadb(o->data, o->len, JSON_DECODE_ANY, NULL) : json_null();
+    json_error_t je;
+    char why[256];
+    json_t *v = o->len ? json_loadb(o->data, o->len, FAC_JSON_FLAGS, &je) : json_null();
+    if (!v && fac_json_refused(&je, why, sizeof why)) {
+        exec_fail(p->call, FAC_ST_ERROR, FAC_ERR_EXEC,
+                  "tool \"%s\" printed JSON that %s: print a flatter result, once per key",
+                  p->tool->name, why);
+        return;
+    }
     if (!v) {
         size_t n = o->len;
         while (n && (o->data[n - 1] == '\n' || o->data[n - 1] == '\r'))
             n--;
-        v = json_stringn_nocheck(o->data, n);
+        v = fac_json_text(o->data, n);
     }
     exec_succeed_json(p->call, v);
     json_decref(v);

@@ -1,6 +1,6 @@
 """argv[1] is a marker for /proc scans. Prints, as JSON, what an exec tool
 sees: its args (stdin), environment, open file descriptors, process group,
-user and rlimits (test_exec_process.py)."""
+user (real, effective and saved ids, groups) and rlimits (test_exec_process.py)."""
 import json
 import os
 import resource
@@ -20,4 +20,5 @@ limits = {name: list(resource.getrlimit(getattr(resource, "RLIMIT_" + name)))
           for name in ("AS", "CPU", "NPROC", "CORE")}
 json.dump({"args": args, "env": dict(os.environ), "fds": fds,
            "own_group": os.getpgid(0) == os.getpid(), "uid": os.getuid(),
+           "ids": {"uid": os.getresuid(), "gid": os.getresgid(), "groups": sorted(os.getgroups())},
            "limits": limits}, sys.stdout)
