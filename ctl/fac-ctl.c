@@ -557,8 +557,7 @@ int main(int argc, char **argv)
         x.cfg->prefix = strdup(prefix);
     }
     struct redis_target t;
-    if (redis_target_parse(x.cfg->redis, x.cfg->redis_password_file, &t, err, sizeof err))
-        return die(CTL_CONFIG, "%s", err);
+    if (config_redis_target(x.cfg, &t, err, sizeof err)) return die(CTL_CONFIG, "%s", err);
     enum redis_connect_status st;
     x.c = redis_connect_sync(&t, 5.0, &st, err, sizeof err);
     if (!x.c) return die(st == REDIS_CONNECT_AUTH ? CTL_CONFIG : CTL_REDIS, "%s", err);

@@ -167,7 +167,7 @@ static int run(struct fac_config *cfg, char **argv)
     snprintf(s->id, sizeof s->id, "%s:%d", cfg->host_id, (int)getpid());
     s->cron_next = calloc(cfg->ncron ? cfg->ncron : 1, sizeof *s->cron_next);
     char err[1400];
-    if (redis_target_parse(cfg->redis, cfg->redis_password_file, &s->target, err, sizeof err)) {
+    if (config_redis_target(cfg, &s->target, err, sizeof err)) {
         log_error("%s: %s", cfg->path ? cfg->path : "config", err);
         return FAC_EXIT_BOOT;
     }

@@ -55,6 +55,8 @@ static void ack_done(redisAsyncContext *c, void *r, void *priv)
     if (reply->type == REDIS_REPLY_ERROR) log_error("acknowledging a job failed: %s", reply->str);
     w->unacked--;
     worker_job_released(w);
+    if (reply->type == REDIS_REPLY_ERROR && redis_error_is_failover(reply->str))
+        worker_fatal_redis(w, "acknowledging a job", reply->str);
 }
 
 /* EVAL, not EVALSHA, for the scripts: retries and burials are rare next to plain acks,
@@ -126,10 +128,13 @@ static void result_stored(redisAsyncContext *c, void *r, void *priv)
     if (reply->type == REDIS_REPLY_ERROR) {
         /* Not acknowledged: the job stays in flight and runs again after this worker. */
         log_error("storing a result failed: %s; the job stays in flight", reply->str);
-        a->w->unacked--;
+        struct worker *w = a->w;
+        w->unacked--;
         buf_free(&a->next);
         free(a->raw);
         free(a);
+        if (redis_error_is_failover(reply->str))
+            worker_fatal_redis(w, "storing a result", reply->str);
         return;
     }
     a->stored = true;

@@ -139,8 +139,9 @@ static void sup_heartbeat(struct supervisor *s, bool leaving)
     if (leaving)
         freeReplyObject(redisCommand(c, "ZREM %s %s:%d", k, s->cfg->host_id, (int)s->pid));
     else
-        freeReplyObject(redisCommand(c, "ZADD %s %lld %s:%d", k, (long long)now_ms(),
-                                     s->cfg->host_id, (int)s->pid));
+        freeReplyObject(redis_check_master_reply(c, redisCommand(c, "ZADD %s %lld %s:%d", k,
+                                                                 (long long)now_ms(),
+                                                                 s->cfg->host_id, (int)s->pid)));
 }
 
 /* ---- workers ---- */
@@ -289,6 +290,11 @@ static void sup_note_exit(struct supervisor *s, int i, int status)
             log_error("a worker failed to boot (exit code 3: bad config or credentials): not "
                       "starting more workers; fix the config and restart the pool");
         s->boot_failed = true;
+    } else if (code == FAC_EXIT_REDIS && shm_load(&s->shm->slots[i].state) != WS_BOOTING) {
+        /* It served, then lost Redis (a failover, a restart): no crash loop, so its
+         * replacement starts at once; only a replacement that cannot boot backs off. */
+        s->failures = 0;
+        s->next_spawn_ms = mono_ms();
     } else if (signaled || code != FAC_EXIT_OK) {
         /* A crash loop is workers dying before they get anything done; one that had
          * finished jobs (killed, OOM, a poison job) starts the count afresh. */
@@ -450,7 +456,7 @@ static void sup_reload(struct supervisor *s)
         return;
     }
     struct redis_target nt;
-    if (redis_target_parse(nc->redis, nc->redis_password_file, &nt, err, sizeof err)) {
+    if (config_redis_target(nc, &nt, err, sizeof err)) {
         log_error("reload refused, keeping the running config: %s", err);
         config_free(nc);
         return;
@@ -536,7 +542,7 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
     sigprocmask(SIG_BLOCK, &set, NULL);
 
     char err[1400];
-    if (redis_target_parse(cfg->redis, cfg->redis_password_file, &s->rt, err, sizeof err)) {
+    if (config_redis_target(cfg, &s->rt, err, sizeof err)) {
         log_error("%s: %s", cfg->path ? cfg->path : "config", err);
         return FAC_EXIT_BOOT;
     }

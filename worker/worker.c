@@ -22,6 +22,7 @@
 #include "scripts.h"
 
 #define RSS_CHECK_EVERY_NS 1000000 /* at most one /proc read per ms of work */
+#define PIN_MASTER_TRY_MS 10000    /* a Sentinel failover is over well within this */
 
 static void set_state(struct worker *w, enum worker_state st)
 {
@@ -281,14 +282,36 @@ static void install_signals(struct worker *w)
 
 /* ---- setup ---- */
 
+/* With Sentinel, all connections of one boot go to the master the sentinels name now.
+ * During a failover they may name none for a moment: keep asking (the loop turns, so
+ * signals and the heartbeat go on) rather than exit into the supervisor's backoff. */
+static int pin_master(struct worker *w)
+{
+    char err[1400];
+    struct redis_target t;
+    if (config_redis_target(w->cfg, &t, err, sizeof err)) {
+        log_error("%s", err);
+        return FAC_EXIT_BOOT;
+    }
+    int64_t give_up = mono_ms() + PIN_MASTER_TRY_MS;
+    for (;;) {
+        enum redis_connect_status st = redis_target_pin(&t, 2.0, &w->target, err, sizeof err);
+        if (st == REDIS_CONNECT_OK) return 0;
+        if (st == REDIS_CONNECT_AUTH || mono_ms() >= give_up || w->mode != WM_QUIET) {
+            log_error("%s", err);
+            return st == REDIS_CONNECT_AUTH ? FAC_EXIT_BOOT : FAC_EXIT_REDIS;
+        }
+        ev_sleep(0.2);
+        ev_run(w->loop, EVRUN_NOWAIT);
+    }
+}
+
 static int worker_init(struct worker *w)
 {
     const struct fac_config *cfg = w->cfg;
     char err[512];
-    if (redis_target_parse(cfg->redis, cfg->redis_password_file, &w->target, err, sizeof err)) {
-        log_error("%s", err);
-        return FAC_EXIT_BOOT;
-    }
+    int rc = pin_master(w);
+    if (rc) return rc;
     w->audit = audit_open(cfg, w->loop, job_audit_durable, w, err, sizeof err);
     if (!w->audit) {
         log_error("%s", err);
