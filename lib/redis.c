@@ -12,6 +12,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 static int hexval(char c)
@@ -493,6 +494,38 @@ static redisContext *sentinel_connect(const struct redis_target *t, double timeo
              t->master_name, tried);
     *st = REDIS_CONNECT_DOWN;
     return NULL;
+}
+
+int redis_sentinel_master(const struct redis_target *t, double timeout_s, char *host,
+                          size_t hostlen, int *port, char *err, size_t errlen)
+{
+    if (!t->nsentinels) {
+        snprintf(host, hostlen, "%s", t->host);
+        *port = t->port;
+        return 0;
+    }
+    double stimeout = timeout_s < SENTINEL_TIMEOUT_S ? timeout_s : SENTINEL_TIMEOUT_S;
+    for (int i = 0; i < t->nsentinels; i++)
+        if (ask_sentinel(t, &t->sentinels[i], stimeout, host, hostlen, port, err, errlen) ==
+            REDIS_CONNECT_OK)
+            return 0;
+    return -1;
+}
+
+bool redis_master_moved(const struct redis_target *t, const redisContext *c, int64_t *next_check_ms)
+{
+    if (!t->nsentinels || !c || c->err || !c->tcp.host) return false;
+    int64_t now = mono_ms();
+    if (now < *next_check_ms) return false;
+    *next_check_ms = now + 1000;
+    char host[256], err[600];
+    int port;
+    if (redis_sentinel_master(t, SENTINEL_TIMEOUT_S, host, sizeof host, &port, err, sizeof err))
+        return false;
+    if (strcmp(host, c->tcp.host) == 0 && port == c->tcp.port) return false;
+    log_info("the sentinels now name %s:%d as Redis master \"%s\" (was %s:%d): reconnecting", host,
+             port, t->master_name, c->tcp.host, c->tcp.port);
+    return true;
 }
 
 redisContext *redis_connect_sync(const struct redis_target *t, double timeout_s,

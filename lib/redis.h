@@ -11,6 +11,7 @@
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define REDIS_MAX_SENTINELS 16
 
@@ -70,6 +71,16 @@ enum redis_connect_status redis_target_pin(const struct redis_target *t, double 
                                            struct redis_target *pinned, char *err, size_t errlen);
 /* The AUTH/SELECT argv for an async connection's first commands; returns argc (0 = none). */
 int redis_auth_argv(const struct redis_target *t, const char **argv, size_t *lens);
+/* Where the sentinels say the master is now (asking each in turn, no connect to it);
+ * 0, or -1 with err. For a target without sentinels: its own host:port. */
+int redis_sentinel_master(const struct redis_target *t, double timeout_s, char *host,
+                          size_t hostlen, int *port, char *err, size_t errlen);
+/* For a sync connection c of a Sentinel target: true when the sentinels now name
+ * another master (a failover finished), so the caller drops c and reconnects. Asks at
+ * most once a second: *next_check_ms (monotonic ms, 0 = ask now) keeps the pace.
+ * Unreachable sentinels leave c as it is. Always false without sentinels. */
+bool redis_master_moved(const struct redis_target *t, const redisContext *c,
+                        int64_t *next_check_ms);
 /* True when a Redis error reply means the credentials are wrong (not a transient fault). */
 bool redis_error_is_auth(const char *msg);
 /* True when an error reply means this server is no longer the master (READONLY after a

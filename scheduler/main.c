@@ -146,7 +146,10 @@ static int sched_loop(struct sched *s, int sfd, char **argv)
             }
             track_wake(s);
             wait = s->leader ? leader_work(s) : s->next_claim_ms - mono_ms();
-            if (s->c->err) drop_redis(s, s->c->errstr);
+            if (s->c->err)
+                drop_redis(s, s->c->errstr);
+            else if (redis_master_moved(&s->target, s->c, &s->master_check_ms))
+                drop_redis(s, "a failover: the sentinels name another master");
         }
         int sig = 0;
         if (sleep_for(s, sfd, wait < 0 ? 0 : wait, &sig) != WAKE_SIGNAL) continue;

@@ -71,6 +71,7 @@ struct supervisor {
     struct redis_target rt;
     redisContext *redis;
     int64_t redis_retry_ms;
+    int64_t master_check_ms; /* Sentinel: when to ask again whether the master moved */
     struct pending_requeue pending[MAX_PENDING];
     size_t npending;
     struct sched_child sched;
@@ -86,7 +87,8 @@ struct supervisor {
 
 static redisContext *sup_redis(struct supervisor *s)
 {
-    if (s->redis && !s->redis->err) return s->redis;
+    if (s->redis && !s->redis->err && !redis_master_moved(&s->rt, s->redis, &s->master_check_ms))
+        return s->redis;
     if (s->redis) {
         redisFree(s->redis);
         s->redis = NULL;
@@ -290,11 +292,14 @@ static void sup_note_exit(struct supervisor *s, int i, int status)
             log_error("a worker failed to boot (exit code 3: bad config or credentials): not "
                       "starting more workers; fix the config and restart the pool");
         s->boot_failed = true;
-    } else if (code == FAC_EXIT_REDIS && shm_load(&s->shm->slots[i].state) != WS_BOOTING) {
+    } else if (code == FAC_EXIT_REDIS && shm_load(&s->shm->slots[i].state) != WS_BOOTING &&
+               (lived >= 1000 || shm_load(&s->shm->slots[i].jobs_done) > 0)) {
         /* It served, then lost Redis (a failover, a restart): no crash loop, so its
-         * replacement starts at once; only a replacement that cannot boot backs off. */
+         * replacement starts at once; only a replacement that cannot boot backs off.
+         * Its jobs are requeued on the master the sentinels name now. */
         s->failures = 0;
         s->next_spawn_ms = mono_ms();
+        s->master_check_ms = 0;
     } else if (signaled || code != FAC_EXIT_OK) {
         /* A crash loop is workers dying before they get anything done; one that had
          * finished jobs (killed, OOM, a poison job) starts the count afresh. */

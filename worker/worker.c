@@ -104,6 +104,7 @@ void worker_job_released(struct worker *w)
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 {
+    job_wait_flush(p->data);
     fetch_on_prepare(p->data);
 }
 
@@ -294,13 +295,18 @@ static int pin_master(struct worker *w)
         return FAC_EXIT_BOOT;
     }
     int64_t give_up = mono_ms() + PIN_MASTER_TRY_MS;
+    int asked = 0;
     for (;;) {
         enum redis_connect_status st = redis_target_pin(&t, 2.0, &w->target, err, sizeof err);
-        if (st == REDIS_CONNECT_OK) return 0;
+        if (st == REDIS_CONNECT_OK) {
+            w->via = t;
+            return 0;
+        }
         if (st == REDIS_CONNECT_AUTH || mono_ms() >= give_up || w->mode != WM_QUIET) {
             log_error("%s", err);
             return st == REDIS_CONNECT_AUTH ? FAC_EXIT_BOOT : FAC_EXIT_REDIS;
         }
+        if (!asked++) log_warn("%s; asking again for up to %d s", err, PIN_MASTER_TRY_MS / 1000);
         ev_sleep(0.2);
         ev_run(w->loop, EVRUN_NOWAIT);
     }
@@ -348,6 +354,7 @@ static int worker_init(struct worker *w)
     for (size_t i = 0; i < nq; i++)
         if (!(w->peek[i] = worker_conn_open(w, cfg->queues[i], false))) return FAC_EXIT_REDIS;
     if (!(w->cancel_sub = cancel_open(w))) return FAC_EXIT_REDIS;
+    sentinel_watch_start(w);
     return 0;
 }
 

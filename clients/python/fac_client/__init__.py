@@ -13,9 +13,9 @@ the Redis connection from frappe; elsewhere set FAC_REDIS_URL or use a Client(ur
 
 import os
 
-from .client import Client, FacError, FacTimeout, frappe_module
+from .client import Client, FacError, FacNotReplicated, FacTimeout, frappe_module
 
-__all__ = ["Client", "FacError", "FacTimeout", "enqueue", "call", "status", "cancel"]
+__all__ = ["Client", "FacError", "FacNotReplicated", "FacTimeout", "enqueue", "call", "status", "cancel"]
 
 
 def _client():
