@@ -57,10 +57,14 @@ class Topology:
     """A primary, a replica and three sentinels, each its own process and dir;
     stopped by pid."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, replicas=1, sentinel_ports=(None, None, None),
+                 sentinel_password=None):
         self.tmp = Path(tmp)
         self.procs = {}  # name -> Popen
         self.ports = {}
+        self.nreplicas = replicas
+        self.sentinel_ports = list(sentinel_ports)
+        self.sentinel_password = sentinel_password
 
     def _server(self, name, *extra):
         d = self.tmp / name
@@ -73,36 +77,45 @@ class Topology:
         self.ports[name] = port
         return _ping(port)
 
-    def _sentinel(self, name, master_port):
+    def _sentinel(self, name, master_port, port):
         d = self.tmp / name
         d.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+        port = port or free_port()
         conf = d / "sentinel.conf"
-        conf.write_text("\n".join([
+        quorum = min(2, len(self.sentinel_ports))
+        auth = ["requirepass %s" % self.sentinel_password,
+                "sentinel sentinel-pass %s" % self.sentinel_password] \
+            if self.sentinel_password else []
+        conf.write_text("\n".join(auth + [
             "port %d" % port, "bind 127.0.0.1", "dir %s" % d,
             "logfile %s" % (d / "sentinel.log"),
-            "sentinel monitor %s 127.0.0.1 %d 2" % (MASTER, master_port),
+            "sentinel monitor %s 127.0.0.1 %d %d" % (MASTER, master_port, quorum),
             "sentinel down-after-milliseconds %s %d" % (MASTER, DOWN_AFTER_MS),
             "sentinel failover-timeout %s %d" % (MASTER, FAILOVER_TIMEOUT_MS),
             "sentinel parallel-syncs %s 1" % MASTER, ""]))
         self.procs[name] = _spawn([REDIS_SERVER, str(conf), "--sentinel"], d)
         self.ports[name] = port
-        return _ping(port)
+        c = redislib.Redis(host="127.0.0.1", port=port, socket_timeout=1,
+                           password=self.sentinel_password)
+        wait_until(lambda: _safe(c.ping), 5, interval=0.02, what="sentinel %s" % name)
+        return c
 
     def start(self):
         self.primary = self._server("primary")
         p = self.ports["primary"]
-        self.replica = self._server("replica", "--replicaof", "127.0.0.1", str(p))
-        wait_until(lambda: self.replica.info("replication").get(
-            "master_link_status") == "up", 10, what="the replica in sync")
-        self.sentinel_clients = [self._sentinel("sentinel%d" % i, p)
-                                 for i in range(3)]
-        # Ready for a failover: every sentinel knows the replica and the other two.
+        if self.nreplicas:
+            self.replica = self._server("replica", "--replicaof", "127.0.0.1", str(p))
+            wait_until(lambda: self.replica.info("replication").get(
+                "master_link_status") == "up", 10, what="the replica in sync")
+        self.sentinel_clients = [self._sentinel("sentinel%d" % i, p, port)
+                                 for i, port in enumerate(self.sentinel_ports)]
+        n = len(self.sentinel_ports)
+        # Ready for a failover: every sentinel knows the replica and the others.
         def known():
             for s in self.sentinel_clients:
                 reps = _safe(s.execute_command, "SENTINEL", "REPLICAS", MASTER) or []
                 sens = _safe(s.execute_command, "SENTINEL", "SENTINELS", MASTER) or []
-                if len(reps) < 1 or len(sens) < 2:
+                if len(reps) < self.nreplicas or len(sens) < n - 1:
                     return False
             return True
         wait_until(known, 30, interval=0.1, what="sentinels that know each other")
@@ -110,7 +123,8 @@ class Topology:
 
     @property
     def sentinels(self):
-        return ["127.0.0.1:%d" % self.ports["sentinel%d" % i] for i in range(3)]
+        return ["127.0.0.1:%d" % self.ports["sentinel%d" % i]
+                for i in range(len(self.sentinel_ports))]
 
     def master_addr(self):
         """The master as the first answering sentinel names it."""
@@ -334,3 +348,105 @@ def test_pool_follows_a_killed_primary(topo, pools, tmp_path):
 def test_wait_confirmed_enqueues_survive_a_failover(topo, pools, tmp_path):
     run_failover(topo, pools, tmp_path, "failover",
                  wait={"replicas": 1, "timeout_ms": 200})
+
+
+# ---- configuration and boot ----------------------------------------------
+
+def check_config(tmp_path, **keys):
+    path = make_config(tmp_path, name="check.json", **keys)
+    return subprocess.run([WORKER_BIN, "-c", str(path), "--check-config"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=30)
+
+
+@pytest.mark.parametrize("keys, needles", [
+    ({"redis_sentinels": ["127.0.0.1:26379"]}, ["redis_master", "sentinel monitor"]),
+    ({"redis_master": "mymaster"}, ["redis_master is set but redis_sentinels is not"]),
+    ({"redis_sentinels": ["127.0.0.1:26379", "sentinel-b"], "redis_master": "m"},
+     ["redis_sentinels item 1", "\"sentinel-b\"", "host:port"]),
+    ({"redis_sentinels": ["127.0.0.1:0"], "redis_master": "m"},
+     ["redis_sentinels item 0", "host:port"]),
+    ({"redis_sentinels": [], "redis_master": "m"}, ["redis_sentinels", "non-empty"]),
+    ({"redis_sentinels": "127.0.0.1:26379", "redis_master": "m"},
+     ["redis_sentinels", "array of strings"]),
+    ({"redis_sentinels": ["127.0.0.1:26379"], "redis_master": "m",
+      "redis": "unix:///run/redis.sock"}, ["redis:", "redis://"]),
+    ({"redis_sentinel_password_file": "/nonexistent"}, ["redis_sentinel_password_file",
+                                                        "redis_sentinels"]),
+    ({"redis_wait": {"replicas": 17}}, ["redis_wait.replicas"]),
+    ({"redis_wait": {"replicas": 1, "timeout_ms": 0}}, ["redis_wait.timeout_ms"]),
+    ({"redis_wait": {"replica": 1}}, ["redis_wait.replica"]),
+])
+def test_config_refuses_bad_sentinel_settings(tmp_path, keys, needles):
+    res = check_config(tmp_path, **keys)
+    assert res.returncode == 3, res
+    for needle in needles:
+        assert needle in res.stderr, (needle, res.stderr)
+
+
+def test_config_accepts_sentinel_settings(tmp_path):
+    res = check_config(tmp_path, redis="redis://:pw@ignored:1/3",
+                       redis_sentinels=["127.0.0.1:26379", "[::1]:26380", "s3.example:26381"],
+                       redis_master="mymaster", redis_wait={"replicas": 1, "timeout_ms": 50})
+    assert res.returncode == 0, res.stderr
+
+
+def test_unreachable_sentinels_keep_the_pool_retrying_until_they_come(tmp_path, pools):
+    ports = [free_port() for _ in range(3)]
+    cfg = make_config(tmp_path, redis="redis://127.0.0.1:9/0",
+                      redis_sentinels=["127.0.0.1:%d" % p for p in ports],
+                      redis_master=MASTER, workers=1)
+    pool = Pool(cfg, None, tmp_path)
+    pools.append(pool)
+    pool.start()
+    wait_until(lambda: "asking again" in pool.log_text(), 15,
+               what="the worker saying it waits for the sentinels")
+    log = pool.log_text()
+    assert "no sentinel named a reachable Redis master \"%s\"" % MASTER in log, log
+    for p in ports:
+        assert "127.0.0.1:%d: Connection refused" % p in log, log
+    assert "check that the sentinels run and monitor it" in log
+    time.sleep(1.0)
+    assert pool.running(), pool.log_tail()
+    assert "exit code 3" not in pool.log_text()
+    # The sentinels (and Redis) come: the pool finds the master by itself.
+    topo = Topology(tmp_path / "redis", replicas=0, sentinel_ports=ports)
+    try:
+        topo.start()
+        pool.r = topo.primary
+        pool.wait_workers(1, timeout=30)
+        assert "not starting more workers" not in pool.log_text()
+    finally:
+        pool.stop(timeout=10)
+        topo.stop()
+
+
+def test_wrong_sentinel_password_is_a_boot_error(tmp_path, pools):
+    topo = Topology(tmp_path / "redis", replicas=0, sentinel_ports=[None],
+                    sentinel_password="s3ntinel")
+    try:
+        topo.start()
+        cfg = make_config(tmp_path, redis="redis://127.0.0.1:9/0",
+                          redis_sentinels=topo.sentinels, redis_master=MASTER, workers=1)
+        pool = Pool(cfg, None, tmp_path)
+        pools.append(pool)
+        pool.start()
+        assert pool.wait_exit(20) == 3
+        log = pool.log_text()
+        assert "redis_sentinel_password_file" in log, log
+        assert "s3ntinel" not in log
+        # With the password in a file the same pool comes up.
+        secret = tmp_path / "sentinel.pw"
+        secret.write_text("s3ntinel\n")
+        secret.chmod(0o600)
+        cfg = make_config(tmp_path, name="ok.json", redis="redis://127.0.0.1:9/0",
+                          redis_sentinels=topo.sentinels, redis_master=MASTER, workers=1,
+                          redis_sentinel_password_file=str(secret))
+        pool = Pool(cfg, None, tmp_path)
+        pools.append(pool)
+        pool.start()
+        pool.r = topo.primary
+        pool.wait_workers(1, timeout=20)
+        assert "s3ntinel" not in pool.log_text()
+    finally:
+        topo.stop()
