@@ -288,6 +288,14 @@ bool redis_error_is_auth(const char *msg)
            strncmp(msg, "NOPERM", 6) == 0;
 }
 
+long long redis_wait_sync(redisContext *c, int64_t replicas, int64_t timeout_ms)
+{
+    redisReply *r = redisCommand(c, "WAIT %lld %lld", (long long)replicas, (long long)timeout_ms);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
 bool redis_error_is_failover(const char *msg)
 {
     return strncmp(msg, "READONLY", 8) == 0 || strncmp(msg, "UNBLOCKED", 9) == 0 ||

@@ -81,6 +81,9 @@ int redis_sentinel_master(const struct redis_target *t, double timeout_s, char *
  * Unreachable sentinels leave c as it is. Always false without sentinels. */
 bool redis_master_moved(const struct redis_target *t, const redisContext *c,
                         int64_t *next_check_ms);
+/* WAIT replicas timeout_ms on c: how many replicas have every write c made so far, or
+ * -1 when WAIT failed. */
+long long redis_wait_sync(redisContext *c, int64_t replicas, int64_t timeout_ms);
 /* True when a Redis error reply means the credentials are wrong (not a transient fault). */
 bool redis_error_is_auth(const char *msg);
 /* True when an error reply means this server is no longer the master (READONLY after a

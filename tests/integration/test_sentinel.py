@@ -450,3 +450,42 @@ def test_wrong_sentinel_password_is_a_boot_error(tmp_path, pools):
         assert "s3ntinel" not in pool.log_text()
     finally:
         topo.stop()
+
+
+# ---- WAIT on enqueue -------------------------------------------------------
+
+def test_enqueue_with_wait_reports_a_job_no_replica_confirmed(tmp_path, redis):
+    """A lone master: the job is enqueued, but WAIT cannot confirm it."""
+    cfg = make_config(tmp_path, redis=redis.url, redis_wait={"replicas": 1, "timeout_ms": 50})
+    res = ctl(cfg, "enqueue", "noop", "{}")
+    assert res.returncode == 7, res
+    jid = res.stdout.strip()
+    assert jid and "0 of 1 replicas confirmed it within 50 ms" in res.stderr, res
+    assert any(unpack(e)["id"] == jid
+               for e in redis.client.lrange("%s:{default}:ready" % PREFIX, 0, -1))
+    c = fac_client.Client(url=redis.url, queues=("default",), wait_replicas=1,
+                          wait_timeout_ms=50)
+    with pytest.raises(fac_client.FacNotReplicated) as e:
+        c.enqueue("noop")
+    assert e.value.replicas == 0 and e.value.wanted == 1
+    assert any(unpack(x)["id"] == e.value.job_id
+               for x in redis.client.lrange("%s:{default}:ready" % PREFIX, 0, -1))
+
+
+def test_ctl_enqueues_through_the_sentinels_with_wait(tmp_path):
+    topo = Topology(tmp_path / "redis", replicas=1, sentinel_ports=[None])
+    try:
+        topo.start()
+        cfg = make_config(tmp_path, redis="redis://127.0.0.1:9/0", redis_sentinels=topo.sentinels,
+                          redis_master=MASTER, redis_wait={"replicas": 1, "timeout_ms": 1000})
+        res = ctl(cfg, "enqueue", "noop", "{}")
+        assert res.returncode == 0, res
+        jid = res.stdout.strip()
+        ready = "%s:{default}:ready" % PREFIX
+        # WAIT confirmed it: the replica has it already.
+        assert any(unpack(e)["id"] == jid for e in topo.replica.lrange(ready, 0, -1))
+        c = fac_client_for(topo, wait_replicas=1, wait_timeout_ms=1000)
+        jid2 = c.enqueue("noop")
+        assert any(unpack(e)["id"] == jid2 for e in topo.replica.lrange(ready, 0, -1))
+    finally:
+        topo.stop()
