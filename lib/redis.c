@@ -512,11 +512,17 @@ int redis_sentinel_master(const struct redis_target *t, double timeout_s, char *
         *port = t->port;
         return 0;
     }
+    /* The one that answered last first: a dead first sentinel costs its timeout once. */
+    static int answered;
     double stimeout = timeout_s < SENTINEL_TIMEOUT_S ? timeout_s : SENTINEL_TIMEOUT_S;
-    for (int i = 0; i < t->nsentinels; i++)
+    for (int k = 0; k < t->nsentinels; k++) {
+        int i = (answered + k) % t->nsentinels;
         if (ask_sentinel(t, &t->sentinels[i], stimeout, host, hostlen, port, err, errlen) ==
-            REDIS_CONNECT_OK)
+            REDIS_CONNECT_OK) {
+            answered = i;
             return 0;
+        }
+    }
     return -1;
 }
 
@@ -528,8 +534,10 @@ bool redis_master_moved(const struct redis_target *t, const redisContext *c, int
     *next_check_ms = now + 1000;
     char host[256], err[600];
     int port;
-    if (redis_sentinel_master(t, SENTINEL_TIMEOUT_S, host, sizeof host, &port, err, sizeof err))
+    if (redis_sentinel_master(t, SENTINEL_TIMEOUT_S, host, sizeof host, &port, err, sizeof err)) {
+        *next_check_ms = now + 5000; /* no sentinel answers: keep c, and the caller's pace */
         return false;
+    }
     if (strcmp(host, c->tcp.host) == 0 && port == c->tcp.port) return false;
     log_info("the sentinels now name %s:%d as Redis master \"%s\" (was %s:%d): reconnecting", host,
              port, t->master_name, c->tcp.host, c->tcp.port);

@@ -78,7 +78,8 @@ int redis_sentinel_master(const struct redis_target *t, double timeout_s, char *
 /* For a sync connection c of a Sentinel target: true when the sentinels now name
  * another master (a failover finished), so the caller drops c and reconnects. Asks at
  * most once a second: *next_check_ms (monotonic ms, 0 = ask now) keeps the pace.
- * Unreachable sentinels leave c as it is. Always false without sentinels. */
+ * Unreachable sentinels leave c as it is (and are asked again after 5 s). Always false
+ * without sentinels. */
 bool redis_master_moved(const struct redis_target *t, const redisContext *c,
                         int64_t *next_check_ms);
 /* WAIT replicas timeout_ms on c: how many replicas have every write c made so far, or

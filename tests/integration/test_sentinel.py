@@ -472,7 +472,7 @@ def test_enqueue_with_wait_reports_a_job_no_replica_confirmed(tmp_path, redis):
                for x in redis.client.lrange("%s:{default}:ready" % PREFIX, 0, -1))
 
 
-def test_ctl_enqueues_through_the_sentinels_with_wait(tmp_path):
+def test_ctl_enqueues_through_the_sentinels_with_wait(tmp_path, monkeypatch):
     topo = Topology(tmp_path / "redis", replicas=1, sentinel_ports=[None])
     try:
         topo.start()
@@ -487,5 +487,11 @@ def test_ctl_enqueues_through_the_sentinels_with_wait(tmp_path):
         c = fac_client_for(topo, wait_replicas=1, wait_timeout_ms=1000)
         jid2 = c.enqueue("noop")
         assert any(unpack(e)["id"] == jid2 for e in topo.replica.lrange(ready, 0, -1))
+        # The module functions outside Frappe: the sentinels from the environment.
+        monkeypatch.setenv("FAC_REDIS_URL", "redis://127.0.0.1:9/0")
+        monkeypatch.setenv("FAC_REDIS_SENTINELS", ",".join(topo.sentinels))
+        monkeypatch.setenv("FAC_REDIS_MASTER", MASTER)
+        jid3 = fac_client.enqueue("noop")
+        assert any(unpack(e)["id"] == jid3 for e in topo.primary.lrange(ready, 0, -1))
     finally:
         topo.stop()
