@@ -17,10 +17,11 @@
 struct sched {
     struct fac_config *cfg;
     struct redis_target target;
-    redisContext *c;         /* every command; NULL while Redis is away */
-    redisContext *wake;      /* subscribed to the wake channel while leader, else NULL */
+    redisContext *c;    /* every command; NULL while Redis is away */
+    redisContext *wake; /* subscribed to the wake channel while leader, else NULL */
+    char id[160];       /* "<host_id>:<pid>": the lease holder's name */
+
     int64_t master_check_ms; /* Sentinel: when to ask again whether the master moved */
-    char id[160];            /* "<host_id>:<pid>": the lease holder's name */
 
     bool leader;
     int64_t next_claim_ms;  /* monotonic: the next lease claim (renewal or attempt) */

@@ -55,12 +55,13 @@ struct worker {
     struct tool_gate *gates; /* per tool of cfg, made on first use (gate.c) */
     int running;             /* slots in use */
     int unacked;             /* finished jobs waiting for audit durability and LREM */
-    struct ack *wait_list;   /* redis_wait: stored results no WAIT covers yet (job.c) */
-    int64_t waits_short, waits_short_logged_ms;
-    bool fetching;   /* a fetch script is on the wire */
-    bool want_fetch; /* run a fetch before the loop next blocks */
-    int fetch_asked; /* how many jobs the fetch on the wire asked for */
+    bool fetching;           /* a fetch script is on the wire */
+    bool want_fetch;         /* run a fetch before the loop next blocks */
+    int fetch_asked;         /* how many jobs the fetch on the wire asked for */
     ev_prepare prepare;
+
+    struct ack *wait_list; /* redis_wait: stored results no WAIT covers yet (job.c) */
+    int64_t waits_short, waits_short_logged_ms; /* WAITs short of replicas, last warning */
 
     enum worker_mode mode;
     const char *stop_reason;
