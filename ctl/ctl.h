@@ -22,7 +22,8 @@ enum ctl_exit {
     CTL_CONFIG = 3,
     CTL_REDIS = 4,
     CTL_WAIT_TIMEOUT = 5,
-    CTL_DUPLICATE = 6
+    CTL_DUPLICATE = 6,
+    CTL_NOT_REPLICATED = 7 /* enqueued, but fewer replicas than redis_wait asks have it */
 };
 
 struct ctl {

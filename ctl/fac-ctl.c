@@ -119,6 +119,15 @@ static int push(struct ctl *x, const struct enqueue_opts *o, const char *id, con
         rc = die(CTL_DUPLICATE, "job %s is already queued or running (deduplicate): not enqueued",
                  id);
     freeReplyObject(r);
+    const struct redis_wait_cfg *rw = &x->cfg->redis_wait;
+    long long got;
+    if (rc == CTL_OK && rw->replicas &&
+        (got = redis_wait_sync(x->c, rw->replicas, rw->timeout_ms)) < rw->replicas) {
+        rc = die(CTL_NOT_REPLICATED,
+                 "job %s is enqueued, but %lld of %lld replicas confirmed it within %lld ms "
+                 "(redis_wait): a failover now could lose it",
+                 id, got < 0 ? 0 : got, (long long)rw->replicas, (long long)rw->timeout_ms);
+    }
     return rc;
 }
 
@@ -243,10 +252,10 @@ static int cmd_enqueue(struct ctl *x, int argc, char **argv)
     if (o.wait) freeReplyObject(redisCommand(x->c, "DEL %s", reply));
     int rc = push(x, &o, id, &env);
     buf_free(&env);
-    if (rc != CTL_OK) return rc;
+    if (rc != CTL_OK && rc != CTL_NOT_REPLICATED) return rc;
     if (!o.wait) {
-        puts(id);
-        return CTL_OK;
+        puts(id); /* also when not replicated: it is enqueued */
+        return rc;
     }
     struct timeval tv = {(time_t)o.wait_timeout + 5, 0};
     redisSetTimeout(x->c, tv);
@@ -558,8 +567,7 @@ int main(int argc, char **argv)
         x.cfg->prefix = strdup(prefix);
     }
     struct redis_target t;
-    if (redis_target_parse(x.cfg->redis, x.cfg->redis_password_file, &t, err, sizeof err))
-        return die(CTL_CONFIG, "%s", err);
+    if (config_redis_target(x.cfg, &t, err, sizeof err)) return die(CTL_CONFIG, "%s", err);
     enum redis_connect_status st;
     x.c = redis_connect_sync(&t, 5.0, &st, err, sizeof err);
     if (!x.c) return die(st == REDIS_CONNECT_AUTH ? CTL_CONFIG : CTL_REDIS, "%s", err);

@@ -22,6 +22,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "redis.h"
 #include "secrets.h"
 #include "sqltpl.h"
 
@@ -72,6 +73,7 @@ struct cfg_entry {
 #define SDB(f) offsetof(struct site_db_cfg, f)
 #define CRON(f) offsetof(struct cron_cfg, f)
 #define RETRY(f) offsetof(struct retry_cfg, f)
+#define RWAIT(f) offsetof(struct redis_wait_cfg, f)
 #define BIG 9.0e15
 
 static const struct cfg_entry audit_entries[] = {
@@ -184,10 +186,21 @@ static const struct cfg_entry retry_entries[] = {
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
+static const struct cfg_entry redis_wait_entries[] = {
+    {"replicas", T_INT, RWAIT(replicas), 0, 16, 0, NULL},
+    {"timeout_ms", T_INT, RWAIT(timeout_ms), 1, 60000, 100, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
 static const struct cfg_entry top_entries[] = {
     {"bench_path", T_STR, TOP(bench_path), 0, 0, 0, NULL},
     {"redis", T_STR, TOP(redis), 0, 0, 0, "redis://127.0.0.1:11000/0"},
     {"redis_password_file", T_STR, TOP(redis_password_file), 0, 0, 0, NULL},
+    {"redis_sentinels", T_STRLIST, TOP(redis_sentinels), 1, 0, 0, NULL, NULL, 0,
+     TOP(nredis_sentinels), NULL, NULL},
+    {"redis_master", T_STR, TOP(redis_master), 0, 0, 0, NULL},
+    {"redis_sentinel_password_file", T_STR, TOP(redis_sentinel_password_file), 0, 0, 0, NULL},
+    {"redis_wait", T_OBJ, TOP(redis_wait), 0, 0, 0, NULL, redis_wait_entries, 0, 0},
     {"prefix", T_STR, TOP(prefix), 0, 0, 0, "fac"},
     {"queues", T_STRLIST, TOP(queues), 1, 0, 0, NULL, NULL, 0, TOP(nqueues), NULL,
      check_queue_names},
@@ -879,7 +892,9 @@ static int finish(struct ctx *x, struct fac_config *c)
         return fail(x, "log_level", "\"%s\" is not one of debug, info, warn, error", c->log_level);
     if (log_format_parse(c->log_format, &(enum log_format){0}))
         return fail(x, "log_format", "\"%s\" is not one of text, json", c->log_format);
-    char why[256];
+    char why[512];
+    struct redis_sentinel_cfg sc = config_sentinel_cfg(c);
+    if (redis_sentinel_check(&sc, c->redis, why, sizeof why)) return fail(x, NULL, "%s", why);
     if (*c->metrics && addr_parse(c->metrics, NULL, why, sizeof why))
         return fail(x, "metrics", "%s; or false to turn the endpoint off", why);
     if (strcmp(c->audit.to, "jsonl") && strcmp(c->audit.to, "mariadb") &&
@@ -979,6 +994,19 @@ void config_free(struct fac_config *c)
     free(c->path);
     free_table(top_entries, c);
     free(c);
+}
+
+struct redis_sentinel_cfg config_sentinel_cfg(const struct fac_config *c)
+{
+    return (struct redis_sentinel_cfg){c->redis_sentinels, c->nredis_sentinels, c->redis_master,
+                                       c->redis_sentinel_password_file};
+}
+
+int config_redis_target(const struct fac_config *c, struct redis_target *t, char *err,
+                        size_t errlen)
+{
+    struct redis_sentinel_cfg sc = config_sentinel_cfg(c);
+    return redis_target_init(t, c->redis, c->redis_password_file, &sc, err, errlen);
 }
 
 const struct tool_cfg *config_tool(const struct fac_config *c, const char *name, size_t len)

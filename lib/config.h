@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "cronexpr.h"
+#include "redis.h"
 
 /* Supplementary groups a run_as user may have (more is refused at load). */
 #define FAC_RUN_AS_GROUPS_MAX 64
@@ -110,11 +111,21 @@ struct retry_cfg {
     double base, max, jitter;
 };
 
+/* WAIT after a write that must survive a failover (docs/sentinel.md); replicas 0 = off. */
+struct redis_wait_cfg {
+    int64_t replicas, timeout_ms;
+};
+
 struct fac_config {
     char *path;       /* the file it came from, NULL for built-in defaults */
     char *bench_path; /* a Frappe bench whose own config is read too (lib/bench.h) */
     char *redis;      /* URL; may hold a password: never log it, use redis_url_display */
     char *redis_password_file;
+    char **redis_sentinels; /* "host:port" each; NULL: no Sentinel (lib/redis.h) */
+    size_t nredis_sentinels;
+    char *redis_master; /* the name the sentinels monitor */
+    char *redis_sentinel_password_file;
+    struct redis_wait_cfg redis_wait;
     char *prefix;
     char **queues;
     size_t nqueues;
@@ -141,6 +152,11 @@ struct fac_config {
  * message naming the file and key path into err. The result is freed by config_free. */
 struct fac_config *config_load(const char *path, char *err, size_t errlen);
 void config_free(struct fac_config *c);
+/* The Redis target of the config's top-level keys (redis, redis_password_file and the
+ * Sentinel keys), through redis_target_init; errors name the key. */
+struct redis_sentinel_cfg config_sentinel_cfg(const struct fac_config *c);
+int config_redis_target(const struct fac_config *c, struct redis_target *t, char *err,
+                        size_t errlen);
 const struct tool_cfg *config_tool(const struct fac_config *c, const char *name, size_t len);
 const struct site_cfg *config_site(const struct fac_config *c, const char *name, size_t len);
 /* For lib/bench.c, while a config is loaded. config_add_site appends a site with the

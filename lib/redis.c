@@ -1,4 +1,7 @@
-/* Redis target parsing and the synchronous connect shared by the supervisor and fac-ctl. */
+/*
+ * Redis target parsing and the synchronous connect shared by the supervisor, the
+ * scheduler and fac-ctl, including the Sentinel look-up of the master (docs/sentinel.md).
+ */
 #include "redis.h"
 
 #include <ctype.h>
@@ -8,6 +11,9 @@
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
 
 static int hexval(char c)
 {
@@ -33,22 +39,24 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
     return 0;
 }
 
-static int read_password_file(const char *path, struct redis_target *t, char *err, size_t errlen)
+/* key names the config key in errors; out gets the file's first line-end-trimmed bytes. */
+static int read_password_file(const char *key, const char *path, char *out, size_t outlen,
+                              char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "redis_password_file %s: cannot open it: %m", path);
+        snprintf(err, errlen, "%s %s: cannot open it: %m", key, path);
         return -1;
     }
-    ssize_t n = read(fd, t->password, sizeof t->password - 1);
+    ssize_t n = read(fd, out, outlen - 1);
     close(fd);
     if (n < 0) {
-        snprintf(err, errlen, "redis_password_file %s: cannot read it: %m", path);
+        snprintf(err, errlen, "%s %s: cannot read it: %m", key, path);
         return -1;
     }
-    while (n > 0 && (t->password[n - 1] == '\n' || t->password[n - 1] == '\r'))
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
         n--;
-    t->password[n] = '\0';
+    out[n] = '\0';
     return 0;
 }
 
@@ -150,13 +158,111 @@ int redis_target_parse(const char *url, const char *password_file, struct redis_
                  "redis://127.0.0.1:11000/0)");
         return -1;
     }
-    if (rc == 0 && password_file) rc = read_password_file(password_file, t, err, errlen);
+    if (rc == 0 && password_file)
+        rc = read_password_file("redis_password_file", password_file, t->password,
+                                sizeof t->password, err, errlen);
     return rc;
+}
+
+int redis_sentinel_addr_parse(const char *s, struct redis_sentinel_addr *a, char *err,
+                              size_t errlen)
+{
+    const char *colon = strrchr(s, ':');
+    const char *h = s, *hend = colon;
+    if (*s == '[') { /* [IPv6]:port */
+        h = s + 1;
+        hend = strchr(h, ']');
+        if (!hend || hend[1] != ':') hend = NULL;
+        colon = hend ? hend + 1 : NULL;
+    }
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || !hend || hend == h || (size_t)(hend - h) >= sizeof a->host || end == colon + 1 ||
+        *end || port <= 0 || port > 65535) {
+        snprintf(err, errlen,
+                 "\"%.300s\" is not a sentinel address: write \"host:port\", e.g. "
+                 "\"10.0.0.5:26379\"",
+                 s);
+        return -1;
+    }
+    if (a) {
+        memcpy(a->host, h, (size_t)(hend - h));
+        a->host[hend - h] = '\0';
+        a->port = (int)port;
+    }
+    return 0;
+}
+
+int redis_sentinel_check(const struct redis_sentinel_cfg *sc, const char *url, char *err,
+                         size_t errlen)
+{
+    if (!sc->nsentinels) {
+        if (sc->master)
+            snprintf(err, errlen,
+                     "redis_master is set but redis_sentinels is not: list the sentinels "
+                     "(\"redis_sentinels\": [\"host:26379\", ...]) or remove redis_master");
+        else if (sc->password_file)
+            snprintf(err, errlen,
+                     "redis_sentinel_password_file is set but redis_sentinels is not: list the "
+                     "sentinels or remove it");
+        return sc->master || sc->password_file ? -1 : 0;
+    }
+    if (!sc->master || !*sc->master || strlen(sc->master) >= 128 ||
+        strpbrk(sc->master, " \t\r\n")) {
+        snprintf(err, errlen,
+                 "redis_sentinels is set, so redis_master must name the master: add "
+                 "\"redis_master\": \"<the name in the sentinels' 'sentinel monitor' line>\" "
+                 "(1-127 characters, no spaces)");
+        return -1;
+    }
+    if (sc->nsentinels > REDIS_MAX_SENTINELS) {
+        snprintf(err, errlen, "redis_sentinels: at most %d sentinels, got %zu", REDIS_MAX_SENTINELS,
+                 sc->nsentinels);
+        return -1;
+    }
+    for (size_t i = 0; i < sc->nsentinels; i++) {
+        char why[400];
+        if (redis_sentinel_addr_parse(sc->sentinels[i], NULL, why, sizeof why)) {
+            snprintf(err, errlen, "redis_sentinels item %zu: %s", i, why);
+            return -1;
+        }
+    }
+    if (url && strncmp(url, "redis://", 8) != 0) {
+        snprintf(err, errlen,
+                 "redis: with redis_sentinels the URL must be redis://[user:password@]host/db "
+                 "(the sentinels name the master's address; the URL gives user, password "
+                 "and db)");
+        return -1;
+    }
+    return 0;
+}
+
+int redis_target_init(struct redis_target *t, const char *url, const char *password_file,
+                      const struct redis_sentinel_cfg *sc, char *err, size_t errlen)
+{
+    if (redis_target_parse(url, password_file, t, err, errlen)) return -1;
+    if (!sc) return 0;
+    if (redis_sentinel_check(sc, url, err, errlen)) return -1;
+    for (size_t i = 0; i < sc->nsentinels; i++)
+        redis_sentinel_addr_parse(sc->sentinels[i], &t->sentinels[i], err, errlen);
+    t->nsentinels = (int)sc->nsentinels;
+    if (sc->master) snprintf(t->master_name, sizeof t->master_name, "%s", sc->master);
+    if (sc->password_file &&
+        read_password_file("redis_sentinel_password_file", sc->password_file, t->sentinel_password,
+                           sizeof t->sentinel_password, err, errlen))
+        return -1;
+    return 0;
 }
 
 const char *redis_target_display(const struct redis_target *t, char *out, size_t outlen)
 {
-    if (t->path[0])
+    if (t->nsentinels) {
+        int n = snprintf(out, outlen, "master \"%s\" via sentinels ", t->master_name);
+        for (int i = 0; i < t->nsentinels && n > 0 && (size_t)n < outlen; i++)
+            n += snprintf(out + n, outlen - (size_t)n, "%s%s:%d", i ? "," : "",
+                          t->sentinels[i].host, t->sentinels[i].port);
+        if (n > 0 && (size_t)n < outlen) snprintf(out + n, outlen - (size_t)n, " db %d", t->db);
+    } else if (t->path[0])
         snprintf(out, outlen, "unix:%s?db=%d", t->path, t->db);
     else
         snprintf(out, outlen, "%s:%d/%d", t->host, t->port, t->db);
@@ -182,6 +288,20 @@ bool redis_error_is_auth(const char *msg)
            strncmp(msg, "NOPERM", 6) == 0;
 }
 
+long long redis_wait_sync(redisContext *c, int64_t replicas, int64_t timeout_ms)
+{
+    redisReply *r = redisCommand(c, "WAIT %lld %lld", (long long)replicas, (long long)timeout_ms);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+bool redis_error_is_failover(const char *msg)
+{
+    return strncmp(msg, "READONLY", 8) == 0 || strncmp(msg, "UNBLOCKED", 9) == 0 ||
+           strncmp(msg, "MASTERDOWN", 10) == 0;
+}
+
 static redisContext *fail_with(redisContext *c, enum redis_connect_status *st,
                                enum redis_connect_status why)
 {
@@ -190,14 +310,24 @@ static redisContext *fail_with(redisContext *c, enum redis_connect_status *st,
     return NULL;
 }
 
-redisContext *redis_connect_sync(const struct redis_target *t, double timeout_s,
-                                 enum redis_connect_status *st, char *err, size_t errlen)
+static struct timeval seconds_tv(double s)
+{
+    return (struct timeval){(time_t)s, (suseconds_t)((s - (long)s) * 1e6)};
+}
+
+/* Connects to host:port (or t's socket when host is NULL), then AUTH and SELECT. */
+static redisContext *connect_server(const struct redis_target *t, const char *host, int port,
+                                    double timeout_s, enum redis_connect_status *st, char *err,
+                                    size_t errlen)
 {
     char where[1200];
-    redis_target_display(t, where, sizeof where);
-    struct timeval tv = {(time_t)timeout_s, (suseconds_t)((timeout_s - (long)timeout_s) * 1e6)};
-    redisContext *c = t->path[0] ? redisConnectUnixWithTimeout(t->path, tv)
-                                 : redisConnectWithTimeout(t->host, t->port, tv);
+    if (host)
+        snprintf(where, sizeof where, "%s:%d/%d", host, port, t->db);
+    else
+        redis_target_display(t, where, sizeof where);
+    struct timeval tv = seconds_tv(timeout_s);
+    redisContext *c =
+        host ? redisConnectWithTimeout(host, port, tv) : redisConnectUnixWithTimeout(t->path, tv);
     if (!c || c->err) {
         snprintf(err, errlen, "cannot connect to Redis at %s: %s", where,
                  c ? c->errstr : "out of memory");
@@ -234,4 +364,205 @@ redisContext *redis_connect_sync(const struct redis_target *t, double timeout_s,
     freeReplyObject(r);
     *st = REDIS_CONNECT_OK;
     return c;
+}
+
+redisReply *redis_check_master_reply(redisContext *c, redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_ERROR && redis_error_is_failover(r->str) && !c->err) {
+        c->err = REDIS_ERR_OTHER;
+        snprintf(c->errstr, sizeof c->errstr, "no longer the master: %.80s", r->str);
+    }
+    return r;
+}
+
+/* ---- Sentinel ---- */
+
+#define SENTINEL_TIMEOUT_S 0.5 /* per sentinel: a dead one must not hold up the next */
+
+/* Asks one sentinel where the master is; DOWN with why on any failure. */
+static enum redis_connect_status ask_sentinel(const struct redis_target *t,
+                                              const struct redis_sentinel_addr *s, double timeout_s,
+                                              char *host, size_t hostlen, int *port, char *why,
+                                              size_t whylen)
+{
+    struct timeval tv = seconds_tv(timeout_s);
+    redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
+    enum redis_connect_status st = REDIS_CONNECT_DOWN;
+    redisReply *r = NULL;
+    if (!c || c->err) {
+        snprintf(why, whylen, "%s", c ? c->errstr : "out of memory");
+        goto out;
+    }
+    redisSetTimeout(c, tv);
+    if (t->sentinel_password[0]) {
+        const char *argv[] = {"AUTH", t->sentinel_password};
+        r = redisCommandArgv(c, 2, argv, NULL);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            bool auth = r && redis_error_is_auth(r->str);
+            snprintf(why, whylen, "AUTH refused (%.80s)%s", r ? r->str : c->errstr,
+                     auth ? ": check redis_sentinel_password_file" : "");
+            if (auth) st = REDIS_CONNECT_AUTH;
+            goto out;
+        }
+        freeReplyObject(r);
+    }
+    const char *argv[] = {"SENTINEL", "get-master-addr-by-name", t->master_name};
+    r = redisCommandArgv(c, 3, argv, NULL);
+    if (!r) {
+        snprintf(why, whylen, "%s", c->errstr);
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        bool auth = redis_error_is_auth(r->str);
+        snprintf(why, whylen, "%.160s%s", r->str,
+                 auth ? ": set the sentinels' password in redis_sentinel_password_file" : "");
+        if (auth) st = REDIS_CONNECT_AUTH;
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+               r->element[0]->type != REDIS_REPLY_STRING ||
+               r->element[1]->type != REDIS_REPLY_STRING) {
+        snprintf(why, whylen, "it does not monitor a master named \"%s\" (check redis_master)",
+                 t->master_name);
+    } else {
+        snprintf(host, hostlen, "%s", r->element[0]->str);
+        *port = atoi(r->element[1]->str);
+        st = REDIS_CONNECT_OK;
+    }
+out:
+    freeReplyObject(r);
+    redisFree(c);
+    return st;
+}
+
+/* A sentinel may answer with the old master for a moment after a failover. */
+static bool says_master(redisContext *c, char *why, size_t whylen)
+{
+    redisReply *r = redisCommand(c, "ROLE");
+    bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+              r->element[0]->type == REDIS_REPLY_STRING &&
+              strcmp(r->element[0]->str, "master") == 0;
+    if (!ok)
+        snprintf(why, whylen, "it is not the master (ROLE: %.60s): a stale answer",
+                 !r                             ? c->errstr
+                 : r->type == REDIS_REPLY_ERROR ? r->str
+                 : r->type == REDIS_REPLY_ARRAY && r->elements &&
+                         r->element[0]->type == REDIS_REPLY_STRING
+                     ? r->element[0]->str
+                     : "?");
+    freeReplyObject(r);
+    return ok;
+}
+
+/* Logs the master once per process and again whenever it changes. */
+static void note_master(const struct redis_target *t, const char *host, int port,
+                        const struct redis_sentinel_addr *by)
+{
+    static char last[300];
+    char now[300];
+    snprintf(now, sizeof now, "%s:%d", host, port);
+    if (strcmp(now, last) == 0) return;
+    log_info("Redis master \"%s\" is %s (named by sentinel %s:%d)", t->master_name, now, by->host,
+             by->port);
+    memcpy(last, now, sizeof last);
+}
+
+static redisContext *sentinel_connect(const struct redis_target *t, double timeout_s,
+                                      enum redis_connect_status *st, char *err, size_t errlen)
+{
+    double stimeout = timeout_s < SENTINEL_TIMEOUT_S ? timeout_s : SENTINEL_TIMEOUT_S;
+    char tried[1024] = "";
+    size_t n = 0;
+    for (int i = 0; i < t->nsentinels; i++) {
+        const struct redis_sentinel_addr *s = &t->sentinels[i];
+        char host[256], why[600];
+        int port = 0;
+        enum redis_connect_status ss =
+            ask_sentinel(t, s, stimeout, host, sizeof host, &port, why, sizeof why);
+        if (ss == REDIS_CONNECT_AUTH) {
+            snprintf(err, errlen, "Redis sentinel %s:%d: %s", s->host, s->port, why);
+            *st = REDIS_CONNECT_AUTH;
+            return NULL;
+        }
+        if (ss == REDIS_CONNECT_OK) {
+            redisContext *c = connect_server(t, host, port, timeout_s, st, why, sizeof why);
+            if (c && says_master(c, why, sizeof why)) {
+                note_master(t, host, port, s);
+                return c;
+            }
+            redisFree(c);
+            if (*st == REDIS_CONNECT_AUTH) {
+                snprintf(err, errlen, "%s", why);
+                return NULL;
+            }
+        }
+        if (n < sizeof tried)
+            n += (size_t)snprintf(tried + n, sizeof tried - n, "%s%s:%d: %s", n ? "; " : "",
+                                  s->host, s->port, why);
+    }
+    snprintf(err, errlen,
+             "no sentinel named a reachable Redis master \"%s\" (%s): check that the sentinels "
+             "run and monitor it (redis_sentinels, redis_master)",
+             t->master_name, tried);
+    *st = REDIS_CONNECT_DOWN;
+    return NULL;
+}
+
+int redis_sentinel_master(const struct redis_target *t, double timeout_s, char *host,
+                          size_t hostlen, int *port, char *err, size_t errlen)
+{
+    if (!t->nsentinels) {
+        snprintf(host, hostlen, "%s", t->host);
+        *port = t->port;
+        return 0;
+    }
+    /* The one that answered last first: a dead first sentinel costs its timeout once. */
+    static int answered;
+    double stimeout = timeout_s < SENTINEL_TIMEOUT_S ? timeout_s : SENTINEL_TIMEOUT_S;
+    for (int k = 0; k < t->nsentinels; k++) {
+        int i = (answered + k) % t->nsentinels;
+        if (ask_sentinel(t, &t->sentinels[i], stimeout, host, hostlen, port, err, errlen) ==
+            REDIS_CONNECT_OK) {
+            answered = i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+bool redis_master_moved(const struct redis_target *t, const redisContext *c, int64_t *next_check_ms)
+{
+    if (!t->nsentinels || !c || c->err || !c->tcp.host) return false;
+    int64_t now = mono_ms();
+    if (now < *next_check_ms) return false;
+    *next_check_ms = now + 1000;
+    char host[256], err[600];
+    int port;
+    if (redis_sentinel_master(t, SENTINEL_TIMEOUT_S, host, sizeof host, &port, err, sizeof err)) {
+        *next_check_ms = now + 5000; /* no sentinel answers: keep c, and the caller's pace */
+        return false;
+    }
+    if (strcmp(host, c->tcp.host) == 0 && port == c->tcp.port) return false;
+    log_info("the sentinels now name %s:%d as Redis master \"%s\" (was %s:%d): reconnecting", host,
+             port, t->master_name, c->tcp.host, c->tcp.port);
+    return true;
+}
+
+redisContext *redis_connect_sync(const struct redis_target *t, double timeout_s,
+                                 enum redis_connect_status *st, char *err, size_t errlen)
+{
+    if (t->nsentinels) return sentinel_connect(t, timeout_s, st, err, errlen);
+    return connect_server(t, t->path[0] ? NULL : t->host, t->port, timeout_s, st, err, errlen);
+}
+
+enum redis_connect_status redis_target_pin(const struct redis_target *t, double timeout_s,
+                                           struct redis_target *pinned, char *err, size_t errlen)
+{
+    *pinned = *t;
+    if (!t->nsentinels) return REDIS_CONNECT_OK;
+    enum redis_connect_status st;
+    redisContext *c = sentinel_connect(t, timeout_s, &st, err, errlen);
+    if (!c) return st;
+    snprintf(pinned->host, sizeof pinned->host, "%s", c->tcp.host);
+    pinned->port = c->tcp.port;
+    pinned->nsentinels = 0;
+    memset(pinned->sentinel_password, 0, sizeof pinned->sentinel_password);
+    redisFree(c);
+    return REDIS_CONNECT_OK;
 }

@@ -42,7 +42,8 @@ static int claim(struct sched *s)
     snprintf(ttl, sizeof ttl, "%d", LEASE_MS);
     const char *av[] = {k, s->id, ttl};
     size_t al[] = {strlen(k), strlen(s->id), strlen(ttl)};
-    redisReply *r = script_run_sync(s->c, &script_claim, 1, 2, av, al);
+    redisReply *r =
+        redis_check_master_reply(s->c, script_run_sync(s->c, &script_claim, 1, 2, av, al));
     int rc = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
     if (rc < 0)
         log_warn("claiming the scheduler lease %s failed: %s", k, r ? r->str : s->c->errstr);

@@ -146,7 +146,10 @@ static int sched_loop(struct sched *s, int sfd, char **argv)
             }
             track_wake(s);
             wait = s->leader ? leader_work(s) : s->next_claim_ms - mono_ms();
-            if (s->c->err) drop_redis(s, s->c->errstr);
+            if (s->c->err)
+                drop_redis(s, s->c->errstr);
+            else if (redis_master_moved(&s->target, s->c, &s->master_check_ms))
+                drop_redis(s, "a failover: the sentinels name another master");
         }
         int sig = 0;
         if (sleep_for(s, sfd, wait < 0 ? 0 : wait, &sig) != WAKE_SIGNAL) continue;
@@ -167,7 +170,7 @@ static int run(struct fac_config *cfg, char **argv)
     snprintf(s->id, sizeof s->id, "%s:%d", cfg->host_id, (int)getpid());
     s->cron_next = calloc(cfg->ncron ? cfg->ncron : 1, sizeof *s->cron_next);
     char err[1400];
-    if (redis_target_parse(cfg->redis, cfg->redis_password_file, &s->target, err, sizeof err)) {
+    if (config_redis_target(cfg, &s->target, err, sizeof err)) {
         log_error("%s: %s", cfg->path ? cfg->path : "config", err);
         return FAC_EXIT_BOOT;
     }

@@ -21,6 +21,8 @@ struct sched {
     redisContext *wake; /* subscribed to the wake channel while leader, else NULL */
     char id[160];       /* "<host_id>:<pid>": the lease holder's name */
 
+    int64_t master_check_ms; /* Sentinel: when to ask again whether the master moved */
+
     bool leader;
     int64_t next_claim_ms;  /* monotonic: the next lease claim (renewal or attempt) */
     int64_t next_rescue_ms; /* monotonic */

@@ -26,6 +26,9 @@ struct ack {
     char *raw;
     size_t raw_len;
     bool stored, durable;
+    bool waiting;          /* redis_wait: its result's WAIT has not answered yet */
+    bool dropped;          /* storing failed while waiting: the WAIT reply frees it */
+    struct ack *next_wait; /* the results one WAIT covers */
     enum { ACK_REMOVE, ACK_RETRY, ACK_BURY } kind;
     struct buf next; /* ACK_RETRY: the next attempt's envelope; ACK_BURY: the dead entry */
     int64_t due;     /* ACK_RETRY: when the next attempt is due (ms) */
@@ -55,6 +58,8 @@ static void ack_done(redisAsyncContext *c, void *r, void *priv)
     if (reply->type == REDIS_REPLY_ERROR) log_error("acknowledging a job failed: %s", reply->str);
     w->unacked--;
     worker_job_released(w);
+    if (reply->type == REDIS_REPLY_ERROR && redis_error_is_failover(reply->str))
+        worker_fatal_redis(w, "acknowledging a job", reply->str);
 }
 
 /* EVAL, not EVALSHA, for the scripts: retries and burials are rare next to plain acks,
@@ -96,13 +101,59 @@ static void ack_send(struct ack *a)
     }
 }
 
-static void ack_try(struct ack *a)
+static void ack_free(struct ack *a)
 {
-    if (!a->stored || !a->durable) return;
-    ack_send(a);
     buf_free(&a->next);
     free(a->raw);
     free(a);
+}
+
+static void ack_try(struct ack *a)
+{
+    if (!a->stored || !a->durable || a->waiting) return;
+    ack_send(a);
+    ack_free(a);
+}
+
+/* The replicas confirmed (or the timeout passed): their acks may go out. Too few
+ * replicas does not hold a job back (it would never be acknowledged): it is counted
+ * in the log, and a failover now may run the job again (docs/sentinel.md). */
+static void wait_done(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+    if (!reply) return; /* connection gone: the supervisor requeues what is left */
+    struct worker *w = c->data;
+    int64_t want = w->cfg->redis_wait.replicas;
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer < want) {
+        w->waits_short++;
+        int64_t now = mono_ms();
+        if (now - w->waits_short_logged_ms >= 10000) {
+            log_warn("WAIT %lld %lld: %s (%lld times since the last warning): a failover now may "
+                     "lose these results and run their jobs again",
+                     (long long)want, (long long)w->cfg->redis_wait.timeout_ms,
+                     reply->type == REDIS_REPLY_ERROR ? reply->str : "too few replicas confirmed",
+                     (long long)w->waits_short);
+            w->waits_short_logged_ms = now;
+            w->waits_short = 0;
+        }
+    }
+    for (struct ack *a = priv, *next; a; a = next) {
+        next = a->next_wait;
+        a->waiting = false;
+        if (a->dropped)
+            ack_free(a);
+        else
+            ack_try(a);
+    }
+}
+
+void job_wait_flush(struct worker *w)
+{
+    if (!w->wait_list) return;
+    redisAsyncCommand(w->cmd, wait_done, w->wait_list, "WAIT %lld %lld",
+                      (long long)w->cfg->redis_wait.replicas,
+                      (long long)w->cfg->redis_wait.timeout_ms);
+    w->wait_list = NULL;
 }
 
 /* Takes the job's element: the ack owns it from now on (j->env still points into it). */
@@ -126,10 +177,14 @@ static void result_stored(redisAsyncContext *c, void *r, void *priv)
     if (reply->type == REDIS_REPLY_ERROR) {
         /* Not acknowledged: the job stays in flight and runs again after this worker. */
         log_error("storing a result failed: %s; the job stays in flight", reply->str);
-        a->w->unacked--;
-        buf_free(&a->next);
-        free(a->raw);
-        free(a);
+        struct worker *w = a->w;
+        w->unacked--;
+        if (a->waiting)
+            a->dropped = true;
+        else
+            ack_free(a);
+        if (redis_error_is_failover(reply->str))
+            worker_fatal_redis(w, "storing a result", reply->str);
         return;
     }
     a->stored = true;
@@ -178,6 +233,11 @@ static struct ack *store_result(struct job *j, const struct buf *rec)
         send_argv(w, log_reply_error, "EXPIRE reply_to", 3,
                   (const char *[]){"EXPIRE", e->reply_to.p, rttl},
                   (const size_t[]){CSTR, e->reply_to.n, CSTR});
+    }
+    if (w->cfg->redis_wait.replicas) { /* one WAIT before the loop blocks covers them all */
+        a->waiting = true;
+        a->next_wait = w->wait_list;
+        w->wait_list = a;
     }
     return a;
 }

@@ -49,6 +49,9 @@ struct job {
     bool cancel_hit; /* canceled before it ran: it never will */
 };
 
+/* redis_wait: sends one WAIT for the results stored since the last one; their acks
+ * (LREM) follow its reply. Called before the loop blocks. */
+void job_wait_flush(struct worker *w);
 /* Takes a free slot and starts the job held in raw (copied). */
 void job_start(struct worker *w, int qidx, const char *raw, size_t len);
 /* Steps of a job's run used by cache.c and gate.c: admit (per-tool cap, then launch),

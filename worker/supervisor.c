@@ -72,6 +72,7 @@ struct supervisor {
     struct redis_target rt;
     redisContext *redis;
     int64_t redis_retry_ms;
+    int64_t master_check_ms; /* Sentinel: when to ask again whether the master moved */
     struct pending_requeue pending[MAX_PENDING];
     size_t npending;
     struct sched_child sched;
@@ -87,7 +88,8 @@ struct supervisor {
 
 static redisContext *sup_redis(struct supervisor *s)
 {
-    if (s->redis && !s->redis->err) return s->redis;
+    if (s->redis && !s->redis->err && !redis_master_moved(&s->rt, s->redis, &s->master_check_ms))
+        return s->redis;
     if (s->redis) {
         redisFree(s->redis);
         s->redis = NULL;
@@ -142,7 +144,8 @@ static void sup_heartbeat(struct supervisor *s, bool leaving)
     else {
         char member[160];
         snprintf(member, sizeof member, "%s:%d", s->cfg->host_id, (int)s->pid);
-        freeReplyObject(srvclock_beat_sync(c, k, member)); /* Redis's clock: srvclock.h */
+        /* Redis's clock (srvclock.h); a READONLY reply means the master moved */
+        freeReplyObject(redis_check_master_reply(c, srvclock_beat_sync(c, k, member)));
     }
 }
 
@@ -292,6 +295,14 @@ static void sup_note_exit(struct supervisor *s, int i, int status)
             log_error("a worker failed to boot (exit code 3: bad config or credentials): not "
                       "starting more workers; fix the config and restart the pool");
         s->boot_failed = true;
+    } else if (code == FAC_EXIT_REDIS && shm_load(&s->shm->slots[i].state) != WS_BOOTING &&
+               (lived >= 1000 || shm_load(&s->shm->slots[i].jobs_done) > 0)) {
+        /* It served, then lost Redis (a failover, a restart): no crash loop, so its
+         * replacement starts at once; only a replacement that cannot boot backs off.
+         * Its jobs are requeued on the master the sentinels name now. */
+        s->failures = 0;
+        s->next_spawn_ms = mono_ms();
+        s->master_check_ms = 0;
     } else if (signaled || code != FAC_EXIT_OK) {
         /* A crash loop is workers dying before they get anything done; one that had
          * finished jobs (killed, OOM, a poison job) starts the count afresh. */
@@ -453,7 +464,7 @@ static void sup_reload(struct supervisor *s)
         return;
     }
     struct redis_target nt;
-    if (redis_target_parse(nc->redis, nc->redis_password_file, &nt, err, sizeof err)) {
+    if (config_redis_target(nc, &nt, err, sizeof err)) {
         log_error("reload refused, keeping the running config: %s", err);
         config_free(nc);
         return;
@@ -539,7 +550,7 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
     sigprocmask(SIG_BLOCK, &set, NULL);
 
     char err[1400];
-    if (redis_target_parse(cfg->redis, cfg->redis_password_file, &s->rt, err, sizeof err)) {
+    if (config_redis_target(cfg, &s->rt, err, sizeof err)) {
         log_error("%s: %s", cfg->path ? cfg->path : "config", err);
         return FAC_EXIT_BOOT;
     }

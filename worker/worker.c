@@ -23,6 +23,7 @@
 #include "srvclock.h"
 
 #define RSS_CHECK_EVERY_NS 1000000 /* at most one /proc read per ms of work */
+#define PIN_MASTER_TRY_MS 10000    /* a Sentinel failover is over well within this */
 
 static void set_state(struct worker *w, enum worker_state st)
 {
@@ -104,6 +105,7 @@ void worker_job_released(struct worker *w)
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 {
+    job_wait_flush(p->data);
     fetch_on_prepare(p->data);
 }
 
@@ -283,14 +285,41 @@ static void install_signals(struct worker *w)
 
 /* ---- setup ---- */
 
+/* With Sentinel, all connections of one boot go to the master the sentinels name now.
+ * During a failover they may name none for a moment: keep asking (the loop turns, so
+ * signals and the heartbeat go on) rather than exit into the supervisor's backoff. */
+static int pin_master(struct worker *w)
+{
+    char err[1400];
+    struct redis_target t;
+    if (config_redis_target(w->cfg, &t, err, sizeof err)) {
+        log_error("%s", err);
+        return FAC_EXIT_BOOT;
+    }
+    int64_t give_up = mono_ms() + PIN_MASTER_TRY_MS;
+    int asked = 0;
+    for (;;) {
+        enum redis_connect_status st = redis_target_pin(&t, 2.0, &w->target, err, sizeof err);
+        if (st == REDIS_CONNECT_OK) {
+            w->via = t;
+            return 0;
+        }
+        if (st == REDIS_CONNECT_AUTH || mono_ms() >= give_up || w->mode != WM_QUIET) {
+            log_error("%s", err);
+            return st == REDIS_CONNECT_AUTH ? FAC_EXIT_BOOT : FAC_EXIT_REDIS;
+        }
+        if (!asked++) log_warn("%s; asking again for up to %d s", err, PIN_MASTER_TRY_MS / 1000);
+        ev_sleep(0.2);
+        ev_run(w->loop, EVRUN_NOWAIT);
+    }
+}
+
 static int worker_init(struct worker *w)
 {
     const struct fac_config *cfg = w->cfg;
     char err[512];
-    if (redis_target_parse(cfg->redis, cfg->redis_password_file, &w->target, err, sizeof err)) {
-        log_error("%s", err);
-        return FAC_EXIT_BOOT;
-    }
+    int rc = pin_master(w);
+    if (rc) return rc;
     w->audit = audit_open(cfg, w->loop, job_audit_durable, w, err, sizeof err);
     if (!w->audit) {
         log_error("%s", err);
@@ -327,6 +356,7 @@ static int worker_init(struct worker *w)
     for (size_t i = 0; i < nq; i++)
         if (!(w->peek[i] = worker_conn_open(w, cfg->queues[i], false))) return FAC_EXIT_REDIS;
     if (!(w->cancel_sub = cancel_open(w))) return FAC_EXIT_REDIS;
+    sentinel_watch_start(w);
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "redis.h"
 #include "shm.h"
 
+struct ack;
 struct job;
 struct tool_gate;
 
@@ -32,7 +33,11 @@ struct worker {
     const struct fac_config *cfg;
     struct pool_shm *shm;
     struct worker_slot *slot;
-    struct redis_target target;
+    struct redis_target target; /* with Sentinel: pinned to the master of this boot */
+    struct redis_target via;    /* with Sentinel: the sentinels (sentinel.c), else unused */
+    redisAsyncContext *watch;   /* subscribed to +switch-master on one sentinel, or NULL */
+    int watch_next;             /* the sentinel to try next */
+    ev_timer watch_retry;
     char wid[128];
 
     redisAsyncContext *cmd;   /* every command but the blocking peeks */
@@ -55,6 +60,9 @@ struct worker {
     int fetch_asked;         /* how many jobs the fetch on the wire asked for */
     ev_prepare prepare;
 
+    struct ack *wait_list; /* redis_wait: stored results no WAIT covers yet (job.c) */
+    int64_t waits_short, waits_short_logged_ms; /* WAITs short of replicas, last warning */
+
     enum worker_mode mode;
     const char *stop_reason;
     int exit_code;
@@ -74,6 +82,10 @@ int worker_main(const struct fac_config *cfg, struct pool_shm *shm, int slot_ind
  * connection's owner calls worker_conn_booted once it is subscribed. */
 redisAsyncContext *worker_conn_open(struct worker *w, const char *name, bool pubsub);
 void worker_conn_booted(struct worker *w);
+
+/* sentinel.c: with Sentinel, ends the worker (exit 4) once the sentinels switch the
+ * master away from the one it pinned. */
+void sentinel_watch_start(struct worker *w);
 
 /* cancel.c: subscribes to P:cancel, which stops a running job when its id comes. */
 redisAsyncContext *cancel_open(struct worker *w);

@@ -1,7 +1,8 @@
 /*
  * Where Redis is and how to log in: redis_target_parse for redis:// and unix:// URLs
  * (docs/configuration.md), the password file, a display form that never shows the
- * password, the AUTH argv, and which error replies mean bad credentials. No server.
+ * password, the AUTH argv, and which error replies mean bad credentials; the Sentinel
+ * keys (redis_target_init) and which replies mean a failover. No server.
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -299,6 +300,99 @@ static void other_errors_are_not_auth_errors(void **state)
     assert_false(redis_error_is_auth("ERR DB index is out of range"));
 }
 
+/* ---- Sentinel ---- */
+
+static char *const three[] = {"10.0.0.1:26379", "[::1]:26380", "s3.example:26381"};
+
+static int init_with(const char *url, char *const *sentinels, size_t n, const char *master,
+                     const char *pwfile)
+{
+    struct redis_sentinel_cfg sc = {sentinels, n, master, pwfile};
+    err[0] = '\0';
+    return redis_target_init(&t, url, NULL, &sc, err, sizeof err);
+}
+
+static void sentinels_and_master_fill_the_target(void **state)
+{
+    assert_int_equal(init_with("redis://u:pw@ignored:1/3", three, 3, "mymaster", NULL), 0);
+    assert_int_equal(t.nsentinels, 3);
+    assert_string_equal(t.sentinels[0].host, "10.0.0.1");
+    assert_int_equal(t.sentinels[0].port, 26379);
+    assert_string_equal(t.sentinels[1].host, "::1");
+    assert_int_equal(t.sentinels[1].port, 26380);
+    assert_string_equal(t.sentinels[2].host, "s3.example");
+    assert_string_equal(t.master_name, "mymaster");
+    assert_string_equal(t.user, "u");
+    assert_string_equal(t.password, "pw");
+    assert_int_equal(t.db, 3);
+    assert_string_equal(display(), "master \"mymaster\" via sentinels "
+                                   "10.0.0.1:26379,::1:26380,s3.example:26381 db 3");
+    assert_not_contains(display(), "pw");
+}
+
+static void no_sentinels_leave_a_plain_target(void **state)
+{
+    assert_int_equal(init_with("redis://h:7/1", NULL, 0, NULL, NULL), 0);
+    assert_int_equal(t.nsentinels, 0);
+    assert_string_equal(display(), "h:7/1");
+}
+
+static void sentinels_without_a_master_name_are_refused(void **state)
+{
+    assert_int_equal(init_with("redis://h/0", three, 1, NULL, NULL), -1);
+    assert_contains(err, "redis_master");
+    assert_int_equal(init_with("redis://h/0", three, 1, "two words", NULL), -1);
+    assert_contains(err, "redis_master");
+}
+
+static void a_master_name_without_sentinels_is_refused(void **state)
+{
+    assert_int_equal(init_with("redis://h/0", NULL, 0, "m", NULL), -1);
+    assert_contains(err, "redis_sentinels");
+}
+
+static void a_sentinel_that_is_not_host_port_is_refused_by_item(void **state)
+{
+    static const char *const bad[] = {"host",       "host:",   ":26379",     "host:0",
+                                      "host:65536", "host:2x", "[::1]26379", "[]:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *list[] = {"ok:1", (char *)bad[i]};
+        if (init_with("redis://h/0", list, 2, "m", NULL) == 0) fail_msg("%s accepted", bad[i]);
+        assert_contains(err, "redis_sentinels item 1");
+        assert_contains(err, "host:port");
+    }
+}
+
+static void sentinels_need_a_redis_url(void **state)
+{
+    assert_int_equal(init_with("unix:///tmp/r.sock", three, 1, "m", NULL), -1);
+    assert_contains(err, "redis://");
+}
+
+static void the_sentinel_password_comes_from_its_file_and_is_not_shown(void **state)
+{
+    char path[PATH_MAX + 32];
+    assert_int_equal(tmpdir_write(dir, "sentinel.pw", "sent-pw\n", path, sizeof path), 0);
+    assert_int_equal(init_with("redis://h/0", three, 1, "m", path), 0);
+    assert_string_equal(t.sentinel_password, "sent-pw");
+    assert_not_contains(display(), "sent-pw");
+    char absent[PATH_MAX + 32];
+    snprintf(absent, sizeof absent, "%s/absent.pw", dir);
+    assert_int_equal(init_with("redis://h/0", three, 1, "m", absent), -1);
+    assert_contains(err, "redis_sentinel_password_file");
+}
+
+static void readonly_unblocked_and_masterdown_mean_a_failover(void **state)
+{
+    assert_true(redis_error_is_failover("READONLY You can't write against a read only replica."));
+    assert_true(redis_error_is_failover(
+        "UNBLOCKED force unblock from blocking operation, instance state changed (master -> "
+        "replica?)"));
+    assert_true(redis_error_is_failover("MASTERDOWN Link with MASTER is down"));
+    assert_false(redis_error_is_failover("ERR unknown command"));
+    assert_false(redis_error_is_failover("NOAUTH Authentication required."));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +426,14 @@ int main(void)
         cmocka_unit_test(a_user_and_password_are_auth_user_password),
         cmocka_unit_test(wrongpass_noauth_and_noperm_are_auth_errors),
         cmocka_unit_test(other_errors_are_not_auth_errors),
+        cmocka_unit_test(sentinels_and_master_fill_the_target),
+        cmocka_unit_test(no_sentinels_leave_a_plain_target),
+        cmocka_unit_test(sentinels_without_a_master_name_are_refused),
+        cmocka_unit_test(a_master_name_without_sentinels_is_refused),
+        cmocka_unit_test(a_sentinel_that_is_not_host_port_is_refused_by_item),
+        cmocka_unit_test(sentinels_need_a_redis_url),
+        cmocka_unit_test(the_sentinel_password_comes_from_its_file_and_is_not_shown),
+        cmocka_unit_test(readonly_unblocked_and_masterdown_mean_a_failover),
     };
     return cmocka_run_group_tests_name("redis_url", tests, make_dir, remove_dir);
 }

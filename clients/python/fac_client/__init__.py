@@ -13,17 +13,21 @@ the Redis connection from frappe; elsewhere set FAC_REDIS_URL or use a Client(ur
 
 import os
 
-from .client import Client, FacError, FacTimeout, frappe_module
+from .client import Client, FacError, FacNotReplicated, FacTimeout, frappe_module
 
-__all__ = ["Client", "FacError", "FacTimeout", "enqueue", "call", "status", "cancel"]
+__all__ = ["Client", "FacError", "FacNotReplicated", "FacTimeout", "enqueue", "call", "status",
+           "cancel"]
 
 
 def _client():
     """A client on Frappe's queue Redis inside Frappe (a new one per call: the
-    connection is the site's), else on FAC_REDIS_URL or the bench default."""
+    connection is the site's), else on FAC_REDIS_URL or the bench default, through
+    the sentinels in FAC_REDIS_SENTINELS ("host:port,...") and FAC_REDIS_MASTER if set."""
     if frappe_module() is not None:
         return Client()
-    return Client(url=os.environ.get("FAC_REDIS_URL"))
+    sentinels = [s for s in os.environ.get("FAC_REDIS_SENTINELS", "").split(",") if s.strip()]
+    return Client(url=os.environ.get("FAC_REDIS_URL"), sentinels=sentinels or None,
+                  master=os.environ.get("FAC_REDIS_MASTER"))
 
 
 def enqueue(tool, args=None, **kw):

@@ -37,6 +37,16 @@ class FacTimeout(Exception):
     """No result arrived in time; the job may still be queued or running."""
 
 
+class FacNotReplicated(Exception):
+    """The master took the job but WAIT saw fewer replicas than asked within its
+    timeout: a failover now could lose it (docs/sentinel.md). .job_id, .replicas."""
+
+    def __init__(self, job_id, replicas, wanted):
+        self.job_id, self.replicas, self.wanted = job_id, replicas, wanted
+        super().__init__("job %s: enqueued, but only %d of %d replicas confirmed it"
+                         % (job_id, replicas, wanted))
+
+
 def frappe_module():
     """The frappe module when running inside a Frappe site (request or job), else None."""
     try:
@@ -62,20 +72,52 @@ def _delay_ms(delay):
     return int(delay * 1000)
 
 
+def _sentinel_master(url, sentinels, master, sentinel_password, socket_timeout):
+    """A redis.Redis on the master the sentinels name; it asks them again after a
+    failover (redis-py's SentinelConnectionPool). The URL gives user, password and db
+    only, as the pool's `redis` key does with `redis_sentinels`."""
+    from redis.sentinel import Sentinel  # noqa: PLC0415
+    if not master:
+        raise ValueError("sentinels need master= (the pool's redis_master)")
+    addrs = []
+    for s in sentinels:
+        host, _, port = str(s).rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("sentinel %r is not \"host:port\"" % (s,))
+        addrs.append((host.strip("[]"), int(port)))
+    kw = redis_lib.connection.parse_url(url) if url else {}
+    conn_kw = {k: kw[k] for k in ("username", "password", "db") if kw.get(k) is not None}
+    skw = {"password": sentinel_password} if sentinel_password else {}
+    sentinel = Sentinel(addrs, socket_timeout=socket_timeout, sentinel_kwargs=skw)
+    return sentinel.master_for(master, socket_timeout=socket_timeout, **conn_kw)
+
+
 class Client:
     """redis: a redis.Redis; url: a Redis URL; neither: Frappe's queue Redis inside
     Frappe, else redis://127.0.0.1:11000/0 (a bench's redis_queue). prefix and queues
-    must match the pool's config (`prefix`, `queues`, `result_ttl`, `reply_ttl`)."""
+    must match the pool's config (`prefix`, `queues`, `result_ttl`, `reply_ttl`).
+    sentinels ("host:port" list) and master: find the master through Redis Sentinel
+    (the pool's redis_sentinels and redis_master); url then gives user, password, db.
+    wait_replicas (and wait_timeout_ms): each enqueue WAITs for that many replicas and
+    raises FacNotReplicated (the job is enqueued) when fewer confirm in time."""
 
     def __init__(self, redis=None, url=None, prefix="fac", queues=DEFAULT_QUEUES,
-                 result_ttl=600, reply_ttl=60):
+                 result_ttl=600, reply_ttl=60, *, sentinels=None, master=None,
+                 sentinel_password=None, socket_timeout=5.0, wait_replicas=0,
+                 wait_timeout_ms=100):
         frappe = frappe_module()
+        if sentinels:
+            redis = _sentinel_master(url, sentinels, master, sentinel_password, socket_timeout)
         if redis is None and url is None and frappe is not None:
             from frappe.utils.background_jobs import get_redis_conn  # noqa: PLC0415
             redis = get_redis_conn()
         if redis is None:
             redis = redis_lib.Redis.from_url(url or "redis://127.0.0.1:11000/0")
+        if wait_replicas < 0 or wait_timeout_ms <= 0:
+            raise ValueError("wait_replicas must be >= 0 and wait_timeout_ms > 0")
+        self.wait_replicas, self.wait_timeout_ms = wait_replicas, wait_timeout_ms
         self.r = redis
+        self._master_check_at = 0.0
         self.prefix = prefix
         self.queues = tuple(queues)
         self.result_ttl, self.reply_ttl = result_ttl, reply_ttl
@@ -107,6 +149,7 @@ class Client:
         env = self._envelope(tool, args, site, user, timeout, job_id, max_attempts, reply_to,
                              deduplicate)
         due = _now_ms() + _delay_ms(delay) if delay else 0
+        self._follow_master()
         push = self._pusher(env, queue, due, at_front, deduplicate)
         if enqueue_after_commit:
             if frappe is None:
@@ -115,6 +158,19 @@ class Client:
             frappe.db.after_commit.add(push)
             return env["id"]
         return env["id"] if push() else None
+
+    def _follow_master(self):
+        """With sentinels, at most once a second: have the sentinels switched the master?
+        Then the idle connections go and the next command reaches the new master, rather
+        than the old one, which takes (and loses) writes until Sentinel demotes it."""
+        pool = self.r.connection_pool
+        if not hasattr(pool, "get_master_address") or time.monotonic() < self._master_check_at:
+            return
+        self._master_check_at = time.monotonic() + 1.0
+        try:
+            pool.get_master_address()
+        except redis_lib.exceptions.RedisError:
+            pass  # no sentinel answers: the next command tells the caller
 
     def _envelope(self, tool, args, site, user, timeout, job_id, max_attempts, reply_to,
                   deduplicate):
@@ -141,7 +197,19 @@ class Client:
                 self._key("unique", env["id"])]
         argv = [msgpack.packb(env, use_bin_type=True), due, "front" if at_front else "back",
                 UNIQUE_TTL_S if deduplicate else 0, self._key("scheduler", "wake")]
-        return lambda: self._enqueue(keys=keys, args=argv) == 1
+        if not self.wait_replicas:
+            return lambda: self._enqueue(keys=keys, args=argv) == 1
+        return lambda: self._push_and_wait(env["id"], keys, argv)
+
+    def _push_and_wait(self, job_id, keys, argv):
+        """The enqueue script and WAIT in one round trip (a pipeline)."""
+        pipe = self.r.pipeline(transaction=False)
+        self._enqueue(keys=keys, args=argv, client=pipe)
+        pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+        pushed, replicas = pipe.execute()
+        if pushed == 1 and replicas < self.wait_replicas:
+            raise FacNotReplicated(job_id, replicas, self.wait_replicas)
+        return pushed == 1
 
     def call(self, tool, args=None, timeout=30, *, queue="short", site=None, user=None):
         """Runs a tool and returns its result; raises FacError with the tool's error
