@@ -1,4 +1,5 @@
-/* The life of one job (see job.h). */
+/* The life of one job (see job.h). Every command about a job goes to its queue's server
+ * (queue_cmd): result record, reply_to, unique key, ack, retry and dead entry. */
 #include "job.h"
 
 #include <math.h>
@@ -62,34 +63,35 @@ static void ack_done(redisAsyncContext *c, void *r, void *priv)
 /* The per-job commands go out as argv: no format-string parsing (docs/performance.md).
  * A length of CSTR means "a NUL-terminated string". */
 #define CSTR ((size_t)-1)
-static void send_argv(struct worker *w, redisCallbackFn *cb, void *priv, int argc,
+static void send_argv(redisAsyncContext *c, redisCallbackFn *cb, void *priv, int argc,
                       const char **argv, const size_t *lens)
 {
     size_t computed[8];
     for (int i = 0; i < argc; i++)
         computed[i] = lens[i] == CSTR ? strlen(argv[i]) : lens[i];
-    redisAsyncCommandArgv(w->cmd, cb, priv, argc, argv, computed);
+    redisAsyncCommandArgv(c, cb, priv, argc, argv, computed);
 }
 
 static void ack_send(struct ack *a)
 {
     struct worker *w = a->w;
     const char *ik = w->inflight_key[a->qidx], *q = w->cfg->queues[a->qidx];
+    redisAsyncContext *c = queue_cmd(w, a->qidx);
     char k[FAC_KEY_MAX], ch[FAC_KEY_MAX], n[24];
     switch (a->kind) {
     case ACK_REMOVE:
-        send_argv(w, ack_done, w, 4, (const char *[]){"LREM", ik, "-1", a->raw},
+        send_argv(c, ack_done, w, 4, (const char *[]){"LREM", ik, "-1", a->raw},
                   (const size_t[]){CSTR, CSTR, CSTR, a->raw_len});
         break;
     case ACK_RETRY:
         snprintf(n, sizeof n, "%lld", (long long)a->due);
-        redisAsyncCommand(w->cmd, ack_done, w, "EVAL %s 2 %s %s %b %b %s %s", script_retry.src, ik,
+        redisAsyncCommand(c, ack_done, w, "EVAL %s 2 %s %s %b %b %s %s", script_retry.src, ik,
                           key_delayed(k, w->cfg->prefix, q), a->raw, a->raw_len, a->next.data,
                           a->next.len, n, key_global(ch, FAC_CHAN_WAKE, w->cfg->prefix));
         break;
     case ACK_BURY:
         snprintf(n, sizeof n, "%lld", (long long)w->cfg->dead_max);
-        redisAsyncCommand(w->cmd, ack_done, w, "EVAL %s 2 %s %s %b %b dead %s", script_move.src, ik,
+        redisAsyncCommand(c, ack_done, w, "EVAL %s 2 %s %s %b %b dead %s", script_move.src, ik,
                           key_dead(k, w->cfg->prefix, q), a->raw, a->raw_len, a->next.data,
                           a->next.len, n);
         break;
@@ -158,24 +160,25 @@ static struct ack *store_result(struct job *j, const struct buf *rec)
 {
     struct worker *w = j->w;
     const struct envelope *e = &j->env;
+    redisAsyncContext *c = queue_cmd(w, j->qidx);
     char k[FAC_KEY_MAX];
     struct ack *a = ack_new(j);
     if (e->deduplicate)
-        redisAsyncCommand(w->cmd, log_reply_error, "DEL unique", "DEL %s",
+        redisAsyncCommand(c, log_reply_error, "DEL unique", "DEL %s",
                           key_unique(k, w->cfg->prefix, e->id.p, e->id.n));
     char ttl[24] = "";
     fmt_i64(ttl, (int64_t)w->cfg->result_ttl);
-    send_argv(w, result_stored, a, 5,
+    send_argv(c, result_stored, a, 5,
               (const char *[]){"SET", key_result(k, w->cfg->prefix, e->id.p, e->id.n), rec->data,
                                "EX", ttl},
               (const size_t[]){CSTR, CSTR, rec->len, CSTR, CSTR});
     if (e->reply_to.n) {
         char rttl[24] = "";
         fmt_i64(rttl, (int64_t)w->cfg->reply_ttl);
-        send_argv(w, log_reply_error, "LPUSH reply_to", 3,
+        send_argv(c, log_reply_error, "LPUSH reply_to", 3,
                   (const char *[]){"LPUSH", e->reply_to.p, rec->data},
                   (const size_t[]){CSTR, e->reply_to.n, rec->len});
-        send_argv(w, log_reply_error, "EXPIRE reply_to", 3,
+        send_argv(c, log_reply_error, "EXPIRE reply_to", 3,
                   (const char *[]){"EXPIRE", e->reply_to.p, rttl},
                   (const size_t[]){CSTR, e->reply_to.n, CSTR});
     }
@@ -203,11 +206,12 @@ static void bury(struct job *j, const char *type, const char *reason)
                                 .worker = w->wid};
         record_pack_result(&rec, &rr);
         char k[FAC_KEY_MAX];
-        redisAsyncCommand(w->cmd, log_reply_error, "SET result", "SET %s %b EX %lld",
+        redisAsyncContext *c = queue_cmd(w, j->qidx);
+        redisAsyncCommand(c, log_reply_error, "SET result", "SET %s %b EX %lld",
                           key_result(k, w->cfg->prefix, j->env.id.p, j->env.id.n), rec.data,
                           rec.len, (long long)w->cfg->result_ttl);
         if (j->env.reply_to.n)
-            redisAsyncCommand(w->cmd, log_reply_error, "LPUSH reply_to", "LPUSH %b %b",
+            redisAsyncCommand(c, log_reply_error, "LPUSH reply_to", "LPUSH %b %b",
                               j->env.reply_to.p, (size_t)j->env.reply_to.n, rec.data, rec.len);
         buf_free(&rec);
     }
@@ -271,11 +275,14 @@ static void ack_bury_exhausted(struct job *j, struct ack *a, const struct attemp
     log_warn("job id=%.*s moved to the dead list: %s", (int)j->env.id.n, j->env.id.p, reason);
 }
 
-/* The job is final and canceled: its pending cancel is done. */
+/* The job is final and canceled: its pending cancel is done (fac-ctl cancel added it on
+ * every server). */
 static void forget_cancel(struct job *j)
 {
-    redisAsyncCommand(j->w->cmd, log_reply_error, "ZREM canceled", "ZREM %s %b", j->w->canceled_key,
-                      j->env.id.p, (size_t)j->env.id.n);
+    struct worker *w = j->w;
+    for (size_t s = 0; s < w->map.nservers; s++)
+        redisAsyncCommand(w->servers[s].cmd, log_reply_error, "ZREM canceled", "ZREM %s %b",
+                          w->canceled_key, j->env.id.p, (size_t)j->env.id.n);
 }
 
 /* Result record + audit row for an outcome; then the slot is free for the next job. */
@@ -574,13 +581,13 @@ void job_start(struct worker *w, int qidx, const char *raw, size_t len)
     j->cancel_hit = false;
     if (w->cancels_pending) {
         j->checks++;
-        redisAsyncCommand(w->cmd, cancel_checked, j, "ZSCORE %s %b", w->canceled_key, j->env.id.p,
-                          (size_t)j->env.id.n);
+        redisAsyncCommand(queue_cmd(w, qidx), cancel_checked, j, "ZSCORE %s %b", w->canceled_key,
+                          j->env.id.p, (size_t)j->env.id.n);
     }
     if (j->env.attempt > 0) {
         char k[FAC_KEY_MAX];
         j->checks++;
-        redisAsyncCommand(w->cmd, recheck_done, j, "GET %s",
+        redisAsyncCommand(queue_cmd(w, qidx), recheck_done, j, "GET %s",
                           key_result(k, w->cfg->prefix, j->env.id.p, j->env.id.n));
     }
     check_done(j);

@@ -36,13 +36,20 @@ static const char *state_name(const struct worker *w)
     return names[st];
 }
 
-void worker_fatal_redis(struct worker *w, const char *what, const char *why)
+static const char *conn_where(const redisAsyncContext *c, char *out, size_t outlen)
 {
+    const struct wserver *srv = c->data;
+    return shard_display(&srv->w->map, srv->index, out, outlen);
+}
+
+void worker_fatal_redis(const redisAsyncContext *c, const char *what, const char *why)
+{
+    struct worker *w = conn_worker(c);
     if (w->exit_code) return;
     char where[1200];
     log_error("lost Redis at %s during %s: %s; exiting so the supervisor restarts this worker "
               "(held jobs stay in flight and are requeued)",
-              redis_target_display(&w->target, where, sizeof where), what, why);
+              conn_where(c, where, sizeof where), what, why);
     w->exit_code = FAC_EXIT_REDIS;
     job_abort_all(w);
     ev_break(w->loop, EVBREAK_ALL);
@@ -143,13 +150,13 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void on_boot_reply(redisAsyncContext *c, void *r, void *priv)
 {
-    struct worker *w = c->data;
+    struct worker *w = conn_worker(c);
     redisReply *reply = r;
     const char *what = priv;
     if (!reply) return;
     if (reply->type == REDIS_REPLY_ERROR) {
         char where[1200];
-        redis_target_display(&w->target, where, sizeof where);
+        conn_where(c, where, sizeof where);
         if (redis_error_is_auth(reply->str)) {
             log_error("Redis at %s refused this worker's %s (%.80s): check the password in the "
                       "redis URL or redis_password_file",
@@ -165,28 +172,28 @@ static void on_boot_reply(redisAsyncContext *c, void *r, void *priv)
     if (strcmp(what, "SELECT") == 0) worker_conn_booted(w); /* the last boot command */
 }
 
-/* cmd, one peek per queue and the cancel subscription */
+/* cmd per server, one peek per queue and the cancel subscription */
 void worker_conn_booted(struct worker *w)
 {
-    if (++w->connected < 2 + (int)w->cfg->nqueues) return;
+    if (++w->connected < (int)w->map.nservers + (int)w->cfg->nqueues + 1) return;
     w->ready = true;
     if (w->mode != WM_QUIET) return; /* told to stop while booting */
     int32_t quiet = shm_load(&w->shm->quiet);
     w->mode = quiet ? WM_QUIET : WM_RUN;
     set_state(w, quiet ? WS_QUIET : WS_READY);
     heartbeat_write(w);
-    log_info("worker %s ready: queues=%zu concurrency=%lld%s", w->wid, w->cfg->nqueues,
-             (long long)w->cfg->concurrency, quiet ? " (quiet)" : "");
+    log_info("worker %s ready: queues=%zu servers=%zu concurrency=%lld%s", w->wid, w->cfg->nqueues,
+             w->map.nservers, (long long)w->cfg->concurrency, quiet ? " (quiet)" : "");
     fetch_request(w);
 }
 
 static void on_connect(const redisAsyncContext *c, int status)
 {
-    struct worker *w = c->data;
+    struct worker *w = conn_worker(c);
     if (status != REDIS_OK && !w->exit_code) {
         char where[1200];
-        log_error("cannot connect to Redis at %s: %s",
-                  redis_target_display(&w->target, where, sizeof where), c->errstr);
+        log_error("cannot connect to Redis at %s: %s", conn_where(c, where, sizeof where),
+                  c->errstr);
         w->exit_code = FAC_EXIT_REDIS;
         ev_break(w->loop, EVBREAK_ALL);
     }
@@ -194,13 +201,13 @@ static void on_connect(const redisAsyncContext *c, int status)
 
 static void on_disconnect(const redisAsyncContext *c, int status)
 {
-    struct worker *w = c->data;
-    worker_fatal_redis(w, "a connection", c->errstr[0] ? c->errstr : "closed by the server");
+    worker_fatal_redis(c, "a connection", c->errstr[0] ? c->errstr : "closed by the server");
 }
 
-redisAsyncContext *worker_conn_open(struct worker *w, const char *name, bool pubsub)
+redisAsyncContext *worker_conn_open(struct wserver *srv, const char *name, bool pubsub)
 {
-    const struct redis_target *t = &w->target;
+    struct worker *w = srv->w;
+    const struct redis_target *t = &w->map.servers[srv->index];
     redisAsyncContext *c =
         t->path[0] ? redisAsyncConnectUnix(t->path) : redisAsyncConnect(t->host, t->port);
     if (!c || c->err) {
@@ -209,7 +216,7 @@ redisAsyncContext *worker_conn_open(struct worker *w, const char *name, bool pub
                   c ? c->errstr : "out of memory");
         return NULL;
     }
-    c->data = w;
+    c->data = srv;
     redisLibevAttach(w->loop, c);
     redisAsyncSetConnectCallback(c, on_connect);
     redisAsyncSetDisconnectCallback(c, on_disconnect);
@@ -284,8 +291,8 @@ static void install_signals(struct worker *w)
 static int worker_init(struct worker *w)
 {
     const struct fac_config *cfg = w->cfg;
-    char err[512];
-    if (redis_target_parse(cfg->redis, cfg->redis_password_file, &w->target, err, sizeof err)) {
+    char err[1400];
+    if (shard_map_build(cfg, &w->map, err, sizeof err)) {
         log_error("%s", err);
         return FAC_EXIT_BOOT;
     }
@@ -295,6 +302,15 @@ static int worker_init(struct worker *w)
         return FAC_EXIT_BOOT;
     }
     size_t nq = cfg->nqueues;
+    w->servers = calloc(w->map.nservers, sizeof *w->servers);
+    for (size_t s = 0; s < w->map.nservers; s++) {
+        struct wserver *srv = &w->servers[s];
+        srv->w = w;
+        srv->index = s;
+        srv->queues = calloc(nq, sizeof *srv->queues);
+        for (size_t i = 0; i < nq; i++)
+            if (w->map.queue_server[i] == s) srv->queues[srv->nq++] = i;
+    }
     w->ready_key = calloc(nq, sizeof *w->ready_key);
     w->inflight_key = calloc(nq, sizeof *w->inflight_key);
     w->peek = calloc(nq, sizeof *w->peek);
@@ -320,10 +336,17 @@ static int worker_init(struct worker *w)
         log_error("%s", err);
         return FAC_EXIT_BOOT;
     }
-    if (!(w->cmd = worker_conn_open(w, "cmd", false))) return FAC_EXIT_REDIS;
-    redisAsyncCommand(w->cmd, on_boot_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", script_fetch.src);
+    for (size_t s = 0; s < w->map.nservers; s++) {
+        struct wserver *srv = &w->servers[s];
+        if (!(srv->cmd = worker_conn_open(srv, "cmd", false))) return FAC_EXIT_REDIS;
+        redisAsyncCommand(srv->cmd, on_boot_reply, "SCRIPT LOAD", "SCRIPT LOAD %s",
+                          script_fetch.src);
+    }
+    w->cmd = w->servers[SHARD_HOME].cmd;
     for (size_t i = 0; i < nq; i++)
-        if (!(w->peek[i] = worker_conn_open(w, cfg->queues[i], false))) return FAC_EXIT_REDIS;
+        if (!(w->peek[i] =
+                  worker_conn_open(&w->servers[w->map.queue_server[i]], cfg->queues[i], false)))
+            return FAC_EXIT_REDIS;
     if (!(w->cancel_sub = cancel_open(w))) return FAC_EXIT_REDIS;
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "keys.h"
 #include "redis.h"
+#include "shard.h"
 #include "shm.h"
 
 struct job;
@@ -27,16 +28,28 @@ enum worker_mode {
     WM_ABORT, /* QUIT or shutdown timeout: cancel running jobs, then exit */
 };
 
+/* One Redis server of the worker (lib/shard.h): the home server or a queue shard. Every
+ * connection's data points at the server it goes to. */
+struct wserver {
+    struct worker *w;
+    size_t index;           /* in w->map.servers */
+    redisAsyncContext *cmd; /* every command to this server but the blocking peeks */
+    size_t *queues;         /* the cfg queue indices it holds, in priority order */
+    size_t nq;
+};
+
 struct worker {
     struct ev_loop *loop;
     const struct fac_config *cfg;
     struct pool_shm *shm;
     struct worker_slot *slot;
-    struct redis_target target;
     char wid[128];
 
-    redisAsyncContext *cmd;   /* every command but the blocking peeks */
-    redisAsyncContext **peek; /* per queue: BLMOVE Q Q (a wake-up that takes nothing) */
+    struct shard_map map;     /* which server each queue lives on */
+    struct wserver *servers;  /* per map server; [SHARD_HOME] holds the registry */
+    redisAsyncContext *cmd;   /* servers[SHARD_HOME].cmd: registry, heartbeat, cache */
+    redisAsyncContext **peek; /* per queue, on its server: BLMOVE Q Q (a wake-up that takes
+                               * nothing) */
     bool *peek_armed;
     char **ready_key, **inflight_key; /* per queue */
     redisAsyncContext *cancel_sub;    /* subscribed to P:cancel (cancel.c) */
@@ -50,7 +63,8 @@ struct worker {
     struct tool_gate *gates; /* per tool of cfg, made on first use (gate.c) */
     int running;             /* slots in use */
     int unacked;             /* finished jobs waiting for audit durability and LREM */
-    bool fetching;           /* a fetch script is on the wire */
+    bool fetching;           /* a fetch pass is under way (a fetch script is on the wire) */
+    size_t fetch_pos;        /* the pass's position in map.fetch_order */
     bool want_fetch;         /* run a fetch before the loop next blocks */
     int fetch_asked;         /* how many jobs the fetch on the wire asked for */
     ev_prepare prepare;
@@ -70,9 +84,19 @@ struct worker {
 /* Runs the worker until it exits; returns the process exit code (enum fac_exit). */
 int worker_main(const struct fac_config *cfg, struct pool_shm *shm, int slot_index);
 
-/* Opens a connection (AUTH, CLIENT SETNAME and, unless pubsub, SELECT). A pubsub
- * connection's owner calls worker_conn_booted once it is subscribed. */
-redisAsyncContext *worker_conn_open(struct worker *w, const char *name, bool pubsub);
+/* Opens a connection to a server (AUTH, CLIENT SETNAME and, unless pubsub, SELECT). A
+ * pubsub connection's owner calls worker_conn_booted once it is subscribed. */
+redisAsyncContext *worker_conn_open(struct wserver *srv, const char *name, bool pubsub);
+/* The worker a connection belongs to. */
+static inline struct worker *conn_worker(const redisAsyncContext *c)
+{
+    return ((struct wserver *)c->data)->w;
+}
+/* The command connection to the server of queue qidx: everything of a job goes there. */
+static inline redisAsyncContext *queue_cmd(const struct worker *w, int qidx)
+{
+    return w->servers[w->map.queue_server[qidx]].cmd;
+}
 void worker_conn_booted(struct worker *w);
 
 /* cancel.c: subscribes to P:cancel, which stops a running job when its id comes. */
@@ -80,7 +104,8 @@ redisAsyncContext *cancel_open(struct worker *w);
 
 /* Lifecycle hooks used by job.c and fetch.c. */
 void worker_job_released(struct worker *w);
-void worker_fatal_redis(struct worker *w, const char *what, const char *why);
+/* c: the connection that failed (its server is named in the log). */
+void worker_fatal_redis(const redisAsyncContext *c, const char *what, const char *why);
 void worker_begin_stop(struct worker *w, enum worker_mode mode, const char *reason);
 /* Exits the loop once a stopping worker holds nothing more. */
 void worker_maybe_exit(struct worker *w);
@@ -88,6 +113,6 @@ void worker_maybe_exit(struct worker *w);
 /* fetch.c */
 void fetch_request(struct worker *w);
 void fetch_on_prepare(struct worker *w);
-void fetch_arm_peeks(struct worker *w);
+void fetch_arm_peeks(struct worker *w, const struct wserver *srv);
 
 #endif
