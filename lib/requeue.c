@@ -188,6 +188,29 @@ static redisContext *queue_conn(struct shard_conns *sc, const struct fac_config 
     return c;
 }
 
+int requeue_list(redisContext *c, const struct fac_config *cfg, const char *queue, const char *wid,
+                 bool crashed, struct requeue_stats *st, char *err, size_t errlen)
+{
+    char ik[FAC_KEY_MAX];
+    key_inflight(ik, cfg->prefix, queue, wid);
+    redisReply *r = redisCommand(c, "LRANGE %s 0 -1", ik);
+    int rc = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "requeue of worker %s: LRANGE %s failed: %s", wid, ik,
+                 r ? r->str : c->errstr);
+        rc = -1;
+    }
+    /* Oldest first (the list's right end), so requeued jobs keep their order. */
+    for (size_t j = r && rc == 0 ? r->elements : 0; j-- > 0 && rc == 0;)
+        if (requeue_one(c, cfg, queue, ik, r->element[j], wid, crashed, st)) {
+            snprintf(err, errlen, "requeue of worker %s: moving a job out of %s failed: %s", wid,
+                     ik, c->err ? c->errstr : "script error");
+            rc = -1;
+        }
+    freeReplyObject(r);
+    return rc;
+}
+
 static int requeue_locked(struct shard_conns *sc, redisContext *home, const struct fac_config *cfg,
                           const char *wid, bool crashed, struct requeue_stats *st, char *err,
                           size_t errlen)
@@ -196,27 +219,8 @@ static int requeue_locked(struct shard_conns *sc, redisContext *home, const stru
     char **queues = worker_queues(home, cfg, wid, &nq);
     int rc = 0;
     for (size_t i = 0; i < nq && rc == 0; i++) {
-        char ik[FAC_KEY_MAX];
-        key_inflight(ik, cfg->prefix, queues[i], wid);
         redisContext *c = queue_conn(sc, cfg, queues[i], wid, err, errlen);
-        if (!c) {
-            rc = -1;
-            break;
-        }
-        redisReply *r = redisCommand(c, "LRANGE %s 0 -1", ik);
-        if (!r || r->type != REDIS_REPLY_ARRAY) {
-            snprintf(err, errlen, "requeue of worker %s: LRANGE %s failed: %s", wid, ik,
-                     r ? r->str : c->errstr);
-            rc = -1;
-        }
-        /* Oldest first (the list's right end), so requeued jobs keep their order. */
-        for (size_t j = r && rc == 0 ? r->elements : 0; j-- > 0 && rc == 0;)
-            if (requeue_one(c, cfg, queues[i], ik, r->element[j], wid, crashed, st)) {
-                snprintf(err, errlen, "requeue of worker %s: moving a job out of %s failed: %s",
-                         wid, ik, c->err ? c->errstr : "script error");
-                rc = -1;
-            }
-        freeReplyObject(r);
+        rc = c ? requeue_list(c, cfg, queues[i], wid, crashed, st, err, errlen) : -1;
     }
     if (rc == 0) {
         char k[FAC_KEY_MAX];

@@ -27,6 +27,12 @@ struct requeue_stats {
 int requeue_worker(struct shard_conns *sc, const struct fac_config *cfg, const char *wid,
                    bool crashed, struct requeue_stats *st, char *err, size_t errlen);
 
+/* One queue's in-flight list of a worker, on that queue's server c: what requeue_worker
+ * does per queue, without the lock and without touching the registry. A worker whose
+ * connection to a queue shard broke uses it on itself once the shard is back. */
+int requeue_list(redisContext *c, const struct fac_config *cfg, const char *queue, const char *wid,
+                 bool crashed, struct requeue_stats *st, char *err, size_t errlen);
+
 /* Requeues the jobs of this host's workers that died with an earlier supervisor (their
  * pid is gone). Returns the number of workers rescued, or -1 on a Redis error. */
 int requeue_orphans(struct shard_conns *sc, const struct fac_config *cfg, char *err, size_t errlen);

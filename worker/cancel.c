@@ -27,7 +27,7 @@ static void on_cancel_message(redisAsyncContext *c, void *r, void *priv)
         reply->element[0]->type != REDIS_REPLY_STRING)
         return;
     if (strcmp(reply->element[0]->str, "subscribe") == 0)
-        worker_conn_booted(w);
+        worker_conn_booted(c->data);
     else if (strcmp(reply->element[0]->str, "message") == 0)
         job_cancel(w, reply->element[2]->str, reply->element[2]->len);
 }

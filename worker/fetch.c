@@ -49,8 +49,11 @@ static void fetch_done(redisAsyncContext *c, void *r, void *priv)
     struct wserver *srv = priv;
     struct worker *w = srv->w;
     redisReply *reply = r;
-    if (!reply) return;
     w->fetching = false;
+    if (!reply) { /* a lost shard (servers.c): the next pass goes without it */
+        if (!w->exit_code) fetch_request(w);
+        return;
+    }
     if (reply->type == REDIS_REPLY_ERROR) {
         if (strncmp(reply->str, "NOSCRIPT", 8) == 0) {
             redisAsyncCommand(srv->cmd, NULL, NULL, "SCRIPT LOAD %s", script_fetch.src);
@@ -111,8 +114,8 @@ static bool fetch_from(struct worker *w, size_t pos)
 {
     for (; pos < w->map.nfetch; pos++) {
         struct wserver *srv = &w->servers[w->map.fetch_order[pos]];
-        /* Every queue was empty and none has woken its peek since: nothing to take. */
-        if (all_peeks_armed(w, srv)) continue;
+        /* Away, or every queue was empty and none has woken its peek since. */
+        if (!srv->up || all_peeks_armed(w, srv)) continue;
         w->fetch_pos = pos;
         send_fetch(w, srv);
         return true;

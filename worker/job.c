@@ -3,6 +3,7 @@
 #include "job.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ struct ack {
     char *raw;
     size_t raw_len;
     bool stored, durable;
+    bool lost;      /* its server's connection broke before the result was stored */
+    uint32_t epoch; /* of its server when the job was fetched (servers.c) */
     enum { ACK_REMOVE, ACK_RETRY, ACK_BURY } kind;
     struct buf next; /* ACK_RETRY: the next attempt's envelope; ACK_BURY: the dead entry */
     int64_t due;     /* ACK_RETRY: when the next attempt is due (ms) */
@@ -52,10 +55,12 @@ static void ack_done(redisAsyncContext *c, void *r, void *priv)
 {
     struct worker *w = priv;
     redisReply *reply = r;
-    if (!reply) return; /* connection gone: the supervisor requeues what is left */
-    if (reply->type == REDIS_REPLY_ERROR) log_error("acknowledging a job failed: %s", reply->str);
+    /* No reply: the connection is gone and the job stays in flight, to be put back by
+     * the supervisor (home lost: this worker exits) or by this worker (a shard came back). */
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        log_error("acknowledging a job failed: %s", reply->str);
     w->unacked--;
-    worker_job_released(w);
+    if (!w->exit_code) worker_job_released(w);
 }
 
 /* EVAL, not EVALSHA, for the scripts: retries and burials are rare next to plain acks,
@@ -63,16 +68,17 @@ static void ack_done(redisAsyncContext *c, void *r, void *priv)
 /* The per-job commands go out as argv: no format-string parsing (docs/performance.md).
  * A length of CSTR means "a NUL-terminated string". */
 #define CSTR ((size_t)-1)
-static void send_argv(redisAsyncContext *c, redisCallbackFn *cb, void *priv, int argc,
-                      const char **argv, const size_t *lens)
+static int send_argv(redisAsyncContext *c, redisCallbackFn *cb, void *priv, int argc,
+                     const char **argv, const size_t *lens)
 {
     size_t computed[8];
     for (int i = 0; i < argc; i++)
         computed[i] = lens[i] == CSTR ? strlen(argv[i]) : lens[i];
-    redisAsyncCommandArgv(c, cb, priv, argc, argv, computed);
+    return redisAsyncCommandArgv(c, cb, priv, argc, argv, computed);
 }
 
-static void ack_send(struct ack *a)
+/* REDIS_OK when the ack's command is on its way (ack_done will run). */
+static int ack_send(struct ack *a)
 {
     struct worker *w = a->w;
     const char *ik = w->inflight_key[a->qidx], *q = w->cfg->queues[a->qidx];
@@ -80,31 +86,39 @@ static void ack_send(struct ack *a)
     char k[FAC_KEY_MAX], ch[FAC_KEY_MAX], n[24];
     switch (a->kind) {
     case ACK_REMOVE:
-        send_argv(c, ack_done, w, 4, (const char *[]){"LREM", ik, "-1", a->raw},
-                  (const size_t[]){CSTR, CSTR, CSTR, a->raw_len});
-        break;
+        return send_argv(c, ack_done, w, 4, (const char *[]){"LREM", ik, "-1", a->raw},
+                         (const size_t[]){CSTR, CSTR, CSTR, a->raw_len});
     case ACK_RETRY:
         snprintf(n, sizeof n, "%lld", (long long)a->due);
-        redisAsyncCommand(c, ack_done, w, "EVAL %s 2 %s %s %b %b %s %s", script_retry.src, ik,
-                          key_delayed(k, w->cfg->prefix, q), a->raw, a->raw_len, a->next.data,
-                          a->next.len, n, key_global(ch, FAC_CHAN_WAKE, w->cfg->prefix));
-        break;
+        return redisAsyncCommand(c, ack_done, w, "EVAL %s 2 %s %s %b %b %s %s", script_retry.src,
+                                 ik, key_delayed(k, w->cfg->prefix, q), a->raw, a->raw_len,
+                                 a->next.data, a->next.len, n,
+                                 key_global(ch, FAC_CHAN_WAKE, w->cfg->prefix));
     case ACK_BURY:
         snprintf(n, sizeof n, "%lld", (long long)w->cfg->dead_max);
-        redisAsyncCommand(c, ack_done, w, "EVAL %s 2 %s %s %b %b dead %s", script_move.src, ik,
-                          key_dead(k, w->cfg->prefix, q), a->raw, a->raw_len, a->next.data,
-                          a->next.len, n);
-        break;
+        return redisAsyncCommand(c, ack_done, w, "EVAL %s 2 %s %s %b %b dead %s", script_move.src,
+                                 ik, key_dead(k, w->cfg->prefix, q), a->raw, a->raw_len,
+                                 a->next.data, a->next.len, n);
     }
+    return REDIS_ERR;
 }
 
+/* Sends the ack once the result is stored and the audit row durable. An ack whose
+ * server was lost since its job was fetched is not sent: the job is still in flight
+ * there and goes back to its queue (servers.c). */
 static void ack_try(struct ack *a)
 {
     if (!a->stored || !a->durable) return;
-    ack_send(a);
+    struct worker *w = a->w;
+    const struct wserver *srv = &w->servers[w->map.queue_server[a->qidx]];
+    bool sent = !a->lost && a->epoch == srv->epoch && srv->cmd && ack_send(a) == REDIS_OK;
     buf_free(&a->next);
     free(a->raw);
     free(a);
+    if (!sent) {
+        w->unacked--;
+        worker_job_released(w);
+    }
 }
 
 /* Takes the job's element: the ack owns it from now on (j->env still points into it). */
@@ -115,6 +129,7 @@ static struct ack *ack_new(struct job *j)
     a->qidx = j->qidx;
     a->raw = j->raw;
     a->raw_len = j->raw_len;
+    a->epoch = j->w->servers[j->w->map.queue_server[j->qidx]].epoch;
     j->raw = NULL;
     j->w->unacked++;
     return a;
@@ -124,7 +139,11 @@ static void result_stored(redisAsyncContext *c, void *r, void *priv)
 {
     struct ack *a = priv;
     redisReply *reply = r;
-    if (!reply) return;
+    if (!reply) { /* its server is gone: the ack is dropped once the audit lets go of it */
+        a->lost = a->stored = true;
+        ack_try(a);
+        return;
+    }
     if (reply->type == REDIS_REPLY_ERROR) {
         /* Not acknowledged: the job stays in flight and runs again after this worker. */
         log_error("storing a result failed: %s; the job stays in flight", reply->str);
@@ -281,8 +300,9 @@ static void forget_cancel(struct job *j)
 {
     struct worker *w = j->w;
     for (size_t s = 0; s < w->map.nservers; s++)
-        redisAsyncCommand(w->servers[s].cmd, log_reply_error, "ZREM canceled", "ZREM %s %b",
-                          w->canceled_key, j->env.id.p, (size_t)j->env.id.n);
+        if (w->servers[s].cmd)
+            redisAsyncCommand(w->servers[s].cmd, log_reply_error, "ZREM canceled", "ZREM %s %b",
+                              w->canceled_key, j->env.id.p, (size_t)j->env.id.n);
 }
 
 /* Result record + audit row for an outcome; then the slot is free for the next job. */
@@ -593,14 +613,23 @@ void job_start(struct worker *w, int qidx, const char *raw, size_t len)
     check_done(j);
 }
 
-void job_abort_all(struct worker *w)
+static bool on_server(const struct job *j, size_t server)
 {
+    return server == SIZE_MAX || j->w->map.queue_server[j->qidx] == server;
+}
+
+/* Aborts the jobs of one server (SIZE_MAX: of all); returns how many. */
+static int abort_jobs(struct worker *w, size_t server)
+{
+    int n = 0;
     /* Waiting jobs first, so that ending a running one starts none of them. */
     for (int64_t i = 0; i < w->cfg->concurrency; i++)
-        if (w->jobs[i].state == J_WAIT) gate_remove(w, &w->jobs[i]);
+        if (w->jobs[i].state == J_WAIT && on_server(&w->jobs[i], server))
+            gate_remove(w, &w->jobs[i]);
     for (int64_t i = 0; i < w->cfg->concurrency; i++) {
         struct job *j = &w->jobs[i];
-        if (j->state == J_FREE) continue;
+        if (j->state == J_FREE || !on_server(j, server)) continue;
+        n++;
         if (j->state == J_RUN) {
             ev_timer_stop(w->loop, &j->timeout);
             j->ex->cancel(&j->call);
@@ -609,4 +638,15 @@ void job_abort_all(struct worker *w)
                  (int)j->env.id.n, j->env.id.p);
         release(j);
     }
+    return n;
+}
+
+void job_abort_all(struct worker *w)
+{
+    abort_jobs(w, SIZE_MAX);
+}
+
+int job_abort_server(struct worker *w, size_t server)
+{
+    return abort_jobs(w, server);
 }

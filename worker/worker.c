@@ -6,7 +6,6 @@
  */
 #include "worker.h"
 
-#include <hiredis/adapters/libev.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +35,6 @@ static const char *state_name(const struct worker *w)
     return names[st];
 }
 
-static const char *conn_where(const redisAsyncContext *c, char *out, size_t outlen)
-{
-    const struct wserver *srv = c->data;
-    return shard_display(&srv->w->map, srv->index, out, outlen);
-}
-
 void worker_fatal_redis(const redisAsyncContext *c, const char *what, const char *why)
 {
     struct worker *w = conn_worker(c);
@@ -49,7 +42,7 @@ void worker_fatal_redis(const redisAsyncContext *c, const char *what, const char
     char where[1200];
     log_error("lost Redis at %s during %s: %s; exiting so the supervisor restarts this worker "
               "(held jobs stay in flight and are requeued)",
-              conn_where(c, where, sizeof where), what, why);
+              worker_conn_where(c, where, sizeof where), what, why);
     w->exit_code = FAC_EXIT_REDIS;
     job_abort_all(w);
     ev_break(w->loop, EVBREAK_ALL);
@@ -146,36 +139,10 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     if (w->ready) heartbeat_write(w);
 }
 
-/* ---- connections ---- */
-
-static void on_boot_reply(redisAsyncContext *c, void *r, void *priv)
+/* Home is up (servers.c): register and start fetching. */
+void worker_home_ready(struct worker *w)
 {
-    struct worker *w = conn_worker(c);
-    redisReply *reply = r;
-    const char *what = priv;
-    if (!reply) return;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        char where[1200];
-        conn_where(c, where, sizeof where);
-        if (redis_error_is_auth(reply->str)) {
-            log_error("Redis at %s refused this worker's %s (%.80s): check the password in the "
-                      "redis URL or redis_password_file",
-                      where, what, reply->str);
-            w->exit_code = FAC_EXIT_BOOT;
-        } else {
-            log_error("Redis at %s: %s failed: %.200s", where, what, reply->str);
-            w->exit_code = FAC_EXIT_REDIS;
-        }
-        ev_break(w->loop, EVBREAK_ALL);
-        return;
-    }
-    if (strcmp(what, "SELECT") == 0) worker_conn_booted(w); /* the last boot command */
-}
-
-/* cmd per server, one peek per queue and the cancel subscription */
-void worker_conn_booted(struct worker *w)
-{
-    if (++w->connected < (int)w->map.nservers + (int)w->cfg->nqueues + 1) return;
+    if (w->ready) return;
     w->ready = true;
     if (w->mode != WM_QUIET) return; /* told to stop while booting */
     int32_t quiet = shm_load(&w->shm->quiet);
@@ -185,48 +152,6 @@ void worker_conn_booted(struct worker *w)
     log_info("worker %s ready: queues=%zu servers=%zu concurrency=%lld%s", w->wid, w->cfg->nqueues,
              w->map.nservers, (long long)w->cfg->concurrency, quiet ? " (quiet)" : "");
     fetch_request(w);
-}
-
-static void on_connect(const redisAsyncContext *c, int status)
-{
-    struct worker *w = conn_worker(c);
-    if (status != REDIS_OK && !w->exit_code) {
-        char where[1200];
-        log_error("cannot connect to Redis at %s: %s", conn_where(c, where, sizeof where),
-                  c->errstr);
-        w->exit_code = FAC_EXIT_REDIS;
-        ev_break(w->loop, EVBREAK_ALL);
-    }
-}
-
-static void on_disconnect(const redisAsyncContext *c, int status)
-{
-    worker_fatal_redis(c, "a connection", c->errstr[0] ? c->errstr : "closed by the server");
-}
-
-redisAsyncContext *worker_conn_open(struct wserver *srv, const char *name, bool pubsub)
-{
-    struct worker *w = srv->w;
-    const struct redis_target *t = &w->map.servers[srv->index];
-    redisAsyncContext *c =
-        t->path[0] ? redisAsyncConnectUnix(t->path) : redisAsyncConnect(t->host, t->port);
-    if (!c || c->err) {
-        char where[1200];
-        log_error("cannot connect to Redis at %s: %s", redis_target_display(t, where, sizeof where),
-                  c ? c->errstr : "out of memory");
-        return NULL;
-    }
-    c->data = srv;
-    redisLibevAttach(w->loop, c);
-    redisAsyncSetConnectCallback(c, on_connect);
-    redisAsyncSetDisconnectCallback(c, on_disconnect);
-    const char *argv[3];
-    size_t lens[3];
-    int argc = redis_auth_argv(t, argv, lens);
-    if (argc) redisAsyncCommandArgv(c, on_boot_reply, "credentials", argc, argv, lens);
-    redisAsyncCommand(c, on_boot_reply, "CLIENT SETNAME", "CLIENT SETNAME fac-%s-%s", name, w->wid);
-    if (!pubsub) redisAsyncCommand(c, on_boot_reply, "SELECT", "SELECT %d", t->db);
-    return c;
 }
 
 /* ---- signals ---- */
@@ -308,6 +233,8 @@ static int worker_init(struct worker *w)
         srv->w = w;
         srv->index = s;
         srv->queues = calloc(nq, sizeof *srv->queues);
+        ev_init(&srv->reconnect, server_reconnect_due);
+        srv->reconnect.data = srv;
         for (size_t i = 0; i < nq; i++)
             if (w->map.queue_server[i] == s) srv->queues[srv->nq++] = i;
     }
@@ -336,18 +263,12 @@ static int worker_init(struct worker *w)
         log_error("%s", err);
         return FAC_EXIT_BOOT;
     }
-    for (size_t s = 0; s < w->map.nservers; s++) {
-        struct wserver *srv = &w->servers[s];
-        if (!(srv->cmd = worker_conn_open(srv, "cmd", false))) return FAC_EXIT_REDIS;
-        redisAsyncCommand(srv->cmd, on_boot_reply, "SCRIPT LOAD", "SCRIPT LOAD %s",
-                          script_fetch.src);
-    }
+    servers_boot(w);
+    if (server_connect(&w->servers[SHARD_HOME])) return FAC_EXIT_REDIS;
     w->cmd = w->servers[SHARD_HOME].cmd;
-    for (size_t i = 0; i < nq; i++)
-        if (!(w->peek[i] =
-                  worker_conn_open(&w->servers[w->map.queue_server[i]], cfg->queues[i], false)))
-            return FAC_EXIT_REDIS;
-    if (!(w->cancel_sub = cancel_open(w))) return FAC_EXIT_REDIS;
+    for (size_t s = 1; s < w->map.nservers; s++) /* a shard away now is retried, not fatal */
+        if (server_connect(&w->servers[s]))
+            server_lost(&w->servers[s], NULL, "connect", "no connection could be started");
     return 0;
 }
 

@@ -29,13 +29,22 @@ enum worker_mode {
 };
 
 /* One Redis server of the worker (lib/shard.h): the home server or a queue shard. Every
- * connection's data points at the server it goes to. */
+ * connection's data points at the server it goes to (servers.c). */
 struct wserver {
     struct worker *w;
     size_t index;           /* in w->map.servers */
-    redisAsyncContext *cmd; /* every command to this server but the blocking peeks */
+    redisAsyncContext *cmd; /* every command to this server but the blocking peeks; NULL
+                             * while a lost shard is away */
     size_t *queues;         /* the cfg queue indices it holds, in priority order */
     size_t nq;
+    int booting;        /* its connections still running their boot commands */
+    bool up;            /* every connection booted: its queues are fetched */
+    bool down;          /* a lost shard waiting for its reconnect timer */
+    bool was_lost;      /* on coming back, put back what this worker held there */
+    bool settled;       /* its first connection attempt has ended (up or lost) */
+    uint32_t epoch;     /* + 1 on each loss: an older ack is not sent (job.c) */
+    int64_t backoff_ms; /* the delay before the next reconnect */
+    ev_timer reconnect;
 };
 
 struct worker {
@@ -55,8 +64,9 @@ struct worker {
     redisAsyncContext *cancel_sub;    /* subscribed to P:cancel (cancel.c) */
     char canceled_key[FAC_KEY_MAX];   /* P:canceled */
     bool cancels_pending;             /* the last fetch saw cancels waiting for their jobs */
-    int connected;                    /* connections that completed their boot commands */
     bool ready;                       /* registered and serving */
+    int unsettled;                    /* servers whose first connection attempt has not ended */
+    ev_timer settle_wait;             /* serve anyway when a shard takes too long to answer */
 
     struct job *jobs;        /* concurrency slots */
     struct job *free_jobs;   /* free list through job->next_free */
@@ -84,9 +94,24 @@ struct worker {
 /* Runs the worker until it exits; returns the process exit code (enum fac_exit). */
 int worker_main(const struct fac_config *cfg, struct pool_shm *shm, int slot_index);
 
+/* servers.c: opens a server's command connection, its queues' wake-up connections and,
+ * on home, the cancel subscription; -1 when one could not even be started. */
+int server_connect(struct wserver *srv);
+/* A queue shard's connection failed (failed: that connection, which hiredis is freeing;
+ * may be NULL): its jobs are dropped, its other connections closed, and it is
+ * reconnected with a growing delay while the other servers' queues go on. */
+void server_lost(struct wserver *srv, const redisAsyncContext *failed, const char *what,
+                 const char *why);
+void server_reconnect_due(struct ev_loop *loop, ev_timer *t, int revents);
 /* Opens a connection to a server (AUTH, CLIENT SETNAME and, unless pubsub, SELECT). A
  * pubsub connection's owner calls worker_conn_booted once it is subscribed. */
 redisAsyncContext *worker_conn_open(struct wserver *srv, const char *name, bool pubsub);
+/* "host:port/db" of a connection's server: safe to log. */
+const char *worker_conn_where(const redisAsyncContext *c, char *out, size_t outlen);
+/* Starts the wait for every server's first connection attempt (servers.c). */
+void servers_boot(struct worker *w);
+/* worker.c: home is up (and every shard up or known away): register and start fetching. */
+void worker_home_ready(struct worker *w);
 /* The worker a connection belongs to. */
 static inline struct worker *conn_worker(const redisAsyncContext *c)
 {
@@ -97,7 +122,7 @@ static inline redisAsyncContext *queue_cmd(const struct worker *w, int qidx)
 {
     return w->servers[w->map.queue_server[qidx]].cmd;
 }
-void worker_conn_booted(struct worker *w);
+void worker_conn_booted(struct wserver *srv);
 
 /* cancel.c: subscribes to P:cancel, which stops a running job when its id comes. */
 redisAsyncContext *cancel_open(struct worker *w);
