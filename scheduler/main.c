@@ -89,7 +89,9 @@ static void track_wake(struct sched *s)
     for (size_t k = 0; k < s->map.nfetch; k++) {
         size_t i = s->map.fetch_order[k];
         if (s->wake[i] && (!s->leader || s->wake[i]->err)) drop_wake(s, i);
-        if (!s->leader || s->wake[i]) continue;
+        /* only while its command connection is up, so a server that is away is tried at
+         * the command connection's pace, not on every round */
+        if (!s->leader || s->wake[i] || !shard_conn(&s->conns, i, NULL, NULL, 0)) continue;
         enum redis_connect_status st;
         char err[1400];
         s->wake[i] = redis_connect_sync(&s->map.servers[i], 5.0, &st, err, sizeof err);
