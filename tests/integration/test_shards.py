@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (WORKER_BIN, RedisServer, audit_rows, builtin_tools, ctl, dead_key,
-                      delayed_key, first_json_object, inflight_lists, job,
+                      delayed_key, first_json_object, free_port, inflight_lists, job,
                       pack, ready_key, result_key, unpack, wait_until)
 
 TOOLS = builtin_tools("echo", "noop", sleep={"timeout": 60})
@@ -276,5 +276,32 @@ def test_a_lost_shard_pauses_only_its_queues_and_comes_back_with_what_it_held(fa
         assert _wait_result(shard.client, after, 10)["status"] == "Success"
         assert pool.worker_pids() == {wpid}
         wait_until(lambda: not inflight_lists(shard.client, "long"), 10, what="the ack")
+    finally:
+        shard.stop()
+
+
+def test_a_pool_started_while_a_shard_is_away_serves_the_rest_and_picks_it_up_later(
+        fac, tmp_path):
+    shard = RedisServer(tmp_path / "late")
+    shard.port = free_port()  # nothing listens there yet
+    try:
+        cfg = _config(fac, shard)
+        pool = fac.start(config=cfg)
+        fac.scheduler(config=cfg)
+        jid = _push(fac.r, job("echo", {"home": 1}), "default")
+        assert _wait_result(fac.r, jid, 10)["status"] == "Success"
+        res = ctl(cfg, "enqueue", "echo", "{}", "--queue", "default", "--in", "1s")
+        assert res.returncode == 0, res.stderr
+        assert _wait_result(fac.r, res.stdout.strip(), 10)["status"] == "Success", \
+            "the scheduler stopped promoting home's jobs over a shard that is away"
+        assert "is unreachable" in pool.log_text()
+        res = ctl(cfg, "stats")
+        assert res.returncode == 4 and "127.0.0.1:%d" % shard.port in res.stderr, res
+        shard.start()
+        later = _push(shard.client, job("echo", {"shard": 1}), "long")
+        assert _wait_result(shard.client, later, 15)["status"] == "Success"
+        res = ctl(cfg, "enqueue", "echo", "{}", "--queue", "short", "--in", "1s")
+        assert res.returncode == 0, res.stderr
+        assert _wait_result(shard.client, res.stdout.strip(), 15)["status"] == "Success"
     finally:
         shard.stop()
