@@ -703,6 +703,25 @@ static bool is_queue(const struct fac_config *c, const char *q)
     return false;
 }
 
+/* A shard names a served queue and says where its Redis is. */
+static int check_shard(struct ctx *x, const struct fac_config *c, const struct shard_cfg *sh)
+{
+    char path[256];
+    snprintf(path, sizeof path, "redis_shards.%.200s", sh->queue);
+    if (!is_queue(c, sh->queue))
+        return fail(x, path,
+                    "\"%s\" is not in \"queues\": add it to \"queues\" or remove it from "
+                    "\"redis_shards\"",
+                    sh->queue);
+    if (!sh->redis)
+        return fail(x, path,
+                    "needs \"redis\": a URL string (\"redis://host:port/db\") or an object "
+                    "{\"redis\": URL, \"redis_password_file\": PATH}");
+    if (strncmp(sh->redis, "redis://", 8) && strncmp(sh->redis, "unix://", 7))
+        return fail(x, path, "the URL must start with redis:// or unix://");
+    return 0;
+}
+
 /* A cron entry needs a name usable in a key, a schedule that fires, a configured tool
  * and a served queue. */
 static int check_cron_entry(struct ctx *x, struct fac_config *c, size_t i)
@@ -730,25 +749,6 @@ static int check_cron_entry(struct ctx *x, struct fac_config *c, size_t i)
     snprintf(path, sizeof path, "cron[%zu].queue", i);
     if (!is_queue(c, e->queue))
         return fail(x, path, "\"%s\" is not in \"queues\": name a served queue", e->queue);
-    return 0;
-}
-
-/* A shard names a served queue and says where its Redis is. */
-static int check_shard(struct ctx *x, const struct fac_config *c, const struct shard_cfg *sh)
-{
-    char path[256];
-    snprintf(path, sizeof path, "redis_shards.%.200s", sh->queue);
-    if (!is_queue(c, sh->queue))
-        return fail(x, path,
-                    "\"%s\" is not in \"queues\": add it to \"queues\" or remove it from "
-                    "\"redis_shards\"",
-                    sh->queue);
-    if (!sh->redis)
-        return fail(x, path,
-                    "needs \"redis\": a URL string (\"redis://host:port/db\") or an object "
-                    "{\"redis\": URL, \"redis_password_file\": PATH}");
-    if (strncmp(sh->redis, "redis://", 8) && strncmp(sh->redis, "unix://", 7))
-        return fail(x, path, "the URL must start with redis:// or unix://");
     return 0;
 }
 
