@@ -21,6 +21,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "redis.h"
 #include "secrets.h"
 #include "sqltpl.h"
 
@@ -717,8 +718,11 @@ static int check_shard(struct ctx *x, const struct fac_config *c, const struct s
         return fail(x, path,
                     "needs \"redis\": a URL string (\"redis://host:port/db\") or an object "
                     "{\"redis\": URL, \"redis_password_file\": PATH}");
-    if (strncmp(sh->redis, "redis://", 8) && strncmp(sh->redis, "unix://", 7))
-        return fail(x, path, "the URL must start with redis:// or unix://");
+    struct redis_target t;
+    char why[512];
+    int bad = redis_target_parse(sh->redis, NULL, &t, why, sizeof why);
+    memset(&t, 0, sizeof t); /* the password, if the URL holds one */
+    if (bad) return fail(x, path, "%s", why);
     return 0;
 }
 

@@ -149,7 +149,7 @@ static void a_shard_without_a_url_is_refused(void **state)
                    "redis_shards.a: expected a string or an object");
     free_all(state);
     assert_refused("{\"queues\": [\"a\"], \"redis_shards\": {\"a\": \"http://x\"}}",
-                   "must start with redis:// or unix://");
+                   "redis_shards.a: redis URL must start with redis:// or unix://");
     free_all(state);
     assert_refused("{\"queues\": [\"a\"], \"redis_shards\": {\"a\": {\"url\": \"redis://x\"}}}",
                    "redis_shards.a.url: unknown key");
@@ -157,10 +157,17 @@ static void a_shard_without_a_url_is_refused(void **state)
 
 static void a_bad_shard_url_is_named_by_its_queue(void **state)
 {
-    if (!load("{\"queues\": [\"a\"], \"redis_shards\": {\"a\": \"redis://:99999\"}}"))
+    assert_refused("{\"queues\": [\"a\"], \"redis_shards\": {\"a\": \"redis://h:99999\"}}",
+                   "redis_shards.a: redis URL: port must be 1-65535");
+}
+
+static void a_missing_shard_password_file_is_named_by_its_queue(void **state)
+{
+    if (!load("{\"queues\": [\"a\"], \"redis_shards\": {\"a\": {\"redis\": "
+              "\"redis://h:1/0\", \"redis_password_file\": \"/nonexistent/pw\"}}}"))
         fail_msg("config refused: %s", err);
     assert_int_equal(shard_map_build(cfg, &map, err, sizeof err), -1);
-    assert_contains(err, "redis_shards.a: ");
+    assert_contains(err, "redis_shards.a: redis_password_file /nonexistent/pw: cannot open it");
 }
 
 #define T(f) cmocka_unit_test_teardown(f, free_all)
@@ -177,6 +184,7 @@ int main(void)
         T(a_shard_for_an_unserved_queue_is_refused_with_the_fix),
         T(a_shard_without_a_url_is_refused),
         T(a_bad_shard_url_is_named_by_its_queue),
+        T(a_missing_shard_password_file_is_named_by_its_queue),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
