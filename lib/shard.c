@@ -7,10 +7,12 @@
 
 #include "clock.h"
 
-int shard_target(const char *url, const char *password_file, struct redis_target *t, char *err,
-                 size_t errlen)
+int shard_target(const struct shard_where *w, struct redis_target *t, char *err, size_t errlen)
 {
-    return redis_target_parse(url, password_file, t, err, errlen);
+    char why[1024];
+    if (redis_target_parse(w->url, w->password_file, t, why, sizeof why) == 0) return 0;
+    snprintf(err, errlen, "%s: %s", w->key, why);
+    return -1;
 }
 
 static bool same_server(const struct redis_target *a, const struct redis_target *b)
@@ -42,19 +44,16 @@ int shard_map_build(const struct fac_config *cfg, struct shard_map *m, char *err
     m->queue_server = calloc(cfg->nqueues ? cfg->nqueues : 1, sizeof *m->queue_server);
     m->fetch_order = calloc(1 + cfg->nshards, sizeof *m->fetch_order);
     struct redis_target t;
-    char why[1024];
-    if (shard_target(cfg->redis, cfg->redis_password_file, &t, why, sizeof why)) {
-        snprintf(err, errlen, "redis: %s", why);
-        goto fail;
-    }
+    struct shard_where home = {"redis", cfg->redis, cfg->redis_password_file};
+    if (shard_target(&home, &t, err, errlen)) goto fail;
     add_server(m, &t);
     for (size_t q = 0; q < cfg->nqueues; q++) {
         const struct shard_cfg *sh = shard_for(cfg, cfg->queues[q]);
         if (!sh) continue; /* queue_server[q] = SHARD_HOME */
-        if (shard_target(sh->redis, sh->redis_password_file, &t, why, sizeof why)) {
-            snprintf(err, errlen, "redis_shards.%s: %s", sh->queue, why);
-            goto fail;
-        }
+        char key[160];
+        snprintf(key, sizeof key, "redis_shards.%s", sh->queue);
+        struct shard_where where = {key, sh->redis, sh->redis_password_file};
+        if (shard_target(&where, &t, err, errlen)) goto fail;
         m->queue_server[q] = add_server(m, &t);
     }
     memset(&t, 0, sizeof t);

@@ -31,10 +31,17 @@ struct shard_map {
     size_t nfetch;
 };
 
-/* The one place a server's target is made, for the home server and every shard alike
- * (so connection options, e.g. Sentinel, attach here). password_file may be NULL. */
-int shard_target(const char *url, const char *password_file, struct redis_target *t, char *err,
-                 size_t errlen);
+/* Where one server is, as the config says: its top-level keys for home, its
+ * redis_shards entry for a shard. Per-server connection options (e.g. Sentinel) are
+ * added here and to shard_target, the one place every server's target is made. */
+struct shard_where {
+    const char *key; /* "redis" or "redis_shards.<queue>": names it in messages */
+    const char *url;
+    const char *password_file; /* may be NULL */
+};
+
+/* Fills t; returns 0, or -1 with a message that starts with w->key. */
+int shard_target(const struct shard_where *w, struct redis_target *t, char *err, size_t errlen);
 /* Returns 0, or -1 with a message naming the key (redis or redis_shards.<queue>). */
 int shard_map_build(const struct fac_config *cfg, struct shard_map *m, char *err, size_t errlen);
 void shard_map_free(struct shard_map *m);
