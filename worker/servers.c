@@ -256,8 +256,9 @@ void server_lost(struct wserver *srv, const redisAsyncContext *failed, const cha
     server_queues(srv, queues, sizeof queues);
     if (was_up)
         log_error("lost the queue shard at %s (queues %s) during %s: %s; its queues pause while "
-                  "the other servers' queues are served; %d jobs held from it stay in flight there "
-                  "and go back to their queues when it returns; reconnecting in %lld ms",
+                  "the other servers' queues are served; %d of its jobs were stopped, and what "
+                  "this worker held there stays in flight and goes back to its queues when it "
+                  "returns; reconnecting in %lld ms",
                   where, queues, what, why, dropped, (long long)srv->backoff_ms);
     else
         log_warn("queue shard at %s (queues %s) is unreachable (%s: %s): its queues wait while "

@@ -305,3 +305,33 @@ def test_a_pool_started_while_a_shard_is_away_serves_the_rest_and_picks_it_up_la
         assert _wait_result(shard.client, res.stdout.strip(), 15)["status"] == "Success"
     finally:
         shard.stop()
+
+
+def test_no_job_is_lost_when_a_shard_stops_mid_stream(fac, tmp_path):
+    shard = RedisServer(tmp_path / "stream", appendonly=True).start()
+    try:
+        cfg = _config(fac, shard, concurrency=16)
+        pool = fac.start(config=cfg)
+        (wpid,) = pool.worker_pids()
+        ids = [job("sleep", {"ms": 2})["id"] for _ in range(3000)]
+        p = shard.client.pipeline(transaction=False)
+        for jid in ids:
+            p.lpush(ready_key("long"), pack(job("sleep", {"ms": 2}, id=jid)))
+        p.execute()
+        wait_until(lambda: sum(1 for k in shard.client.scan_iter("fac:result:*")) >= 300, 30,
+                   what="some of the jobs done")
+        shard.stop(graceful=True)
+        home = [_push(fac.r, job("echo"), "default") for _ in range(10)]
+        for jid in home:
+            _wait_result(fac.r, jid, 10)
+        shard.start()
+        r = shard.client
+        wait_until(lambda: all(r.exists(result_key(j)) for j in ids[-50:]), 60,
+                   what="the last jobs done")
+        missing = [j for j in ids if not r.exists(result_key(j))]
+        assert not missing, "%d jobs without a result, e.g. %s" % (len(missing), missing[:3])
+        wait_until(lambda: not inflight_lists(r, "long") and r.llen(ready_key("long")) == 0, 15,
+                   what="nothing left in flight or queued")
+        assert pool.worker_pids() == {wpid}
+    finally:
+        shard.stop()
