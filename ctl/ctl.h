@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "shard.h"
 
 enum ctl_exit {
     CTL_OK = 0,
@@ -28,8 +29,15 @@ enum ctl_exit {
 
 struct ctl {
     struct fac_config *cfg;
-    redisContext *c;
+    redisContext *c;          /* the home server: registry, cancels, workers */
+    struct shard_map map;     /* which server each queue lives on (docs/sharding.md) */
+    struct shard_conns conns; /* made on first use */
 };
+
+/* The connection to a server, or to a queue's server (home for a queue the config does
+ * not name). A server that cannot be reached ends fac-ctl with a message naming it. */
+redisContext *ctl_server(struct ctl *x, size_t server);
+redisContext *ctl_queue_conn(struct ctl *x, const char *queue);
 
 /* Prints "fac-ctl: message" to stderr; returns code. */
 int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -37,12 +45,12 @@ void print_msgpack_json(const char *data, size_t len);
 /* True when the element (an envelope or a dead entry) has this id. */
 bool element_has_id(const char *data, size_t len, const char *id);
 /* Searches a list in pages; when found, copies the element into out (if given). */
-bool list_find(struct ctl *x, const char *key, const char *id, struct buf *out);
+bool list_find(redisContext *c, const char *key, const char *id, struct buf *out);
 /* True when a list whose key matches pattern holds the job (SCAN: never blocks Redis). */
-bool scan_any(struct ctl *x, const char *pattern, const char *id);
+bool scan_any(redisContext *c, const char *pattern, const char *id);
 /* Searches a delayed zset (ZSCAN); when found, copies the member into out (if given)
  * and its due time (ms) into *due (if given). */
-bool zset_find(struct ctl *x, const char *key, const char *id, struct buf *out, int64_t *due);
+bool zset_find(redisContext *c, const char *key, const char *id, struct buf *out, int64_t *due);
 
 int cmd_dead(struct ctl *x, int argc, char **argv);
 int cmd_top(struct ctl *x, int argc, char **argv);

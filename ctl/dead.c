@@ -1,5 +1,6 @@
 /*
- * fac-ctl dead list|show|retry|purge: the dead-letter lists P:{Q}:dead (docs/operations.md).
+ * fac-ctl dead list|show|retry|purge: the dead-letter lists P:{Q}:dead (docs/operations.md),
+ * each on its queue's server (docs/sharding.md).
  * Entries are chosen by id, or by a filter (--queue, --type) with --all. A retry puts
  * the job back on its queue in one atomic step with removing its entry and its old
  * result record; it keeps counting attempts (attempt + 1, max_attempts raised to give it
@@ -28,6 +29,7 @@ struct dead_opts {
 /* One entry, decoded; lives while its zone does. */
 struct entry {
     const char *queue;
+    redisContext *c; /* the queue's server */
     const redisReply *raw;
     msgpack_object obj;
 };
@@ -49,9 +51,10 @@ static long for_each_entry(struct ctl *x, const struct dead_opts *o, entry_fn fn
         const char *q = x->cfg->queues[i];
         if (o->queue && strcmp(o->queue, q) != 0) continue;
         char k[FAC_KEY_MAX];
-        redisReply *r = redisCommand(x->c, "LRANGE %s 0 -1", key_dead(k, x->cfg->prefix, q));
+        redisContext *c = ctl_queue_conn(x, q);
+        redisReply *r = redisCommand(c, "LRANGE %s 0 -1", key_dead(k, x->cfg->prefix, q));
         if (!r || r->type != REDIS_REPLY_ARRAY) {
-            die(CTL_REDIS, "LRANGE %s failed: %s", k, r ? r->str : x->c->errstr);
+            die(CTL_REDIS, "LRANGE %s failed: %s", k, r ? r->str : c->errstr);
             freeReplyObject(r);
             return -1;
         }
@@ -59,7 +62,7 @@ static long for_each_entry(struct ctl *x, const struct dead_opts *o, entry_fn fn
         for (size_t j = 0; j < r->elements && !stop; j++) {
             msgpack_zone z;
             msgpack_zone_init(&z, 2048);
-            struct entry e = {q, r->element[j]};
+            struct entry e = {q, c, r->element[j]};
             size_t off = 0;
             if (mp_check(e.raw->str, e.raw->len, FAC_MP_MAX_DEPTH_CAP) == MP_OK &&
                 msgpack_unpack(e.raw->str, e.raw->len, &off, &z, &e.obj) ==
@@ -193,12 +196,12 @@ static int retry_one(struct ctl *x, const struct dead_opts *o, struct entry *e, 
     key_dead(dk, x->cfg->prefix, e->queue);
     key_ready(rk, x->cfg->prefix, e->queue);
     key_result(res, x->cfg->prefix, id.p, id.n);
-    int rc = script_move_sync(x->c, dk, rk, res, (struct str){e->raw->str, (uint32_t)e->raw->len},
+    int rc = script_move_sync(e->c, dk, rk, res, (struct str){e->raw->str, (uint32_t)e->raw->len},
                               (struct str){job.data, (uint32_t)job.len}, "back", 0);
     buf_free(&job);
     if (rc < 0)
         return die(CTL_REDIS, "moving %.*s back to %s failed: %s", (int)id.n, id.p, rk,
-                   x->c->errstr),
+                   e->c->errstr),
                -1;
     if (rc == 1) {
         printf("retried %.*s on queue %s\n", (int)id.n, id.p, e->queue);
@@ -211,7 +214,7 @@ static int purge_one(struct ctl *x, const struct dead_opts *o, struct entry *e, 
 {
     long *done = ud;
     char k[FAC_KEY_MAX];
-    redisReply *r = redisCommand(x->c, "LREM %s 1 %b", key_dead(k, x->cfg->prefix, e->queue),
+    redisReply *r = redisCommand(e->c, "LREM %s 1 %b", key_dead(k, x->cfg->prefix, e->queue),
                                  e->raw->str, e->raw->len);
     if (r && r->type == REDIS_REPLY_INTEGER) *done += r->integer;
     freeReplyObject(r);

@@ -96,9 +96,11 @@ static void pack_opt_str(msgpack_packer *pk, const char *k, const char *v)
     if (v) mp_pack_kv_str(pk, k, v, strlen(v));
 }
 
-/* One call of the producer's enqueue script (docs/protocol.md "Enqueue script"). */
+/* One call of the producer's enqueue script (docs/protocol.md "Enqueue script"), on the
+ * queue's server. */
 static int push(struct ctl *x, const struct enqueue_opts *o, const char *id, const struct buf *env)
 {
+    redisContext *c = ctl_queue_conn(x, o->queue);
     char rk[FAC_KEY_MAX], dk[FAC_KEY_MAX], uk[FAC_KEY_MAX], ch[FAC_KEY_MAX], due[24], ttl[24];
     key_ready(rk, x->cfg->prefix, o->queue);
     key_delayed(dk, x->cfg->prefix, o->queue);
@@ -110,19 +112,20 @@ static int push(struct ctl *x, const struct enqueue_opts *o, const char *id, con
     const char *av[] = {rk, dk, uk, env->data, due, where, ttl, ch};
     size_t al[] = {strlen(rk),  strlen(dk),    strlen(uk),  env->len,
                    strlen(due), strlen(where), strlen(ttl), strlen(ch)};
-    redisReply *r = script_run_sync(x->c, &script_enqueue, 3, 5, av, al);
+    redisReply *r = script_run_sync(c, &script_enqueue, 3, 5, av, al);
     int rc = CTL_OK;
     if (!r || r->type != REDIS_REPLY_INTEGER)
         rc = die(CTL_REDIS, "enqueueing onto %s failed: %s", o->due ? dk : rk,
-                 r ? r->str : x->c->errstr);
+                 r ? r->str : c->errstr);
     else if (r->integer == 0)
         rc = die(CTL_DUPLICATE, "job %s is already queued or running (deduplicate): not enqueued",
                  id);
     freeReplyObject(r);
     const struct redis_wait_cfg *rw = &x->cfg->redis_wait;
     long long got;
-    if (rc == CTL_OK && rw->replicas &&
-        (got = redis_wait_sync(x->c, rw->replicas, rw->timeout_ms)) < rw->replicas) {
+    /* redis_wait belongs to home's Sentinel setup: a shard's queue is not WAITed on. */
+    if (rc == CTL_OK && rw->replicas && c == x->c &&
+        (got = redis_wait_sync(c, rw->replicas, rw->timeout_ms)) < rw->replicas) {
         rc = die(CTL_NOT_REPLICATED,
                  "job %s is enqueued, but %lld of %lld replicas confirmed it within %lld ms "
                  "(redis_wait): a failover now could lose it",
@@ -249,7 +252,8 @@ static int cmd_enqueue(struct ctl *x, int argc, char **argv)
     }
     json_decref(args);
 
-    if (o.wait) freeReplyObject(redisCommand(x->c, "DEL %s", reply));
+    redisContext *qc = ctl_queue_conn(x, o.queue); /* the worker replies on the job's server */
+    if (o.wait) freeReplyObject(redisCommand(qc, "DEL %s", reply));
     int rc = push(x, &o, id, &env);
     buf_free(&env);
     if (rc != CTL_OK && rc != CTL_NOT_REPLICATED) return rc;
@@ -258,8 +262,8 @@ static int cmd_enqueue(struct ctl *x, int argc, char **argv)
         return rc;
     }
     struct timeval tv = {(time_t)o.wait_timeout + 5, 0};
-    redisSetTimeout(x->c, tv);
-    redisReply *r = redisCommand(x->c, "BLPOP %s %f", reply, o.wait_timeout);
+    redisSetTimeout(qc, tv);
+    redisReply *r = redisCommand(qc, "BLPOP %s %f", reply, o.wait_timeout);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         freeReplyObject(r);
         return die(CTL_WAIT_TIMEOUT,
@@ -295,10 +299,10 @@ bool element_has_id(const char *data, size_t len, const char *id)
     return yes;
 }
 
-bool list_find(struct ctl *x, const char *key, const char *id, struct buf *out)
+bool list_find(redisContext *c, const char *key, const char *id, struct buf *out)
 {
     for (long start = 0;; start += 1000) {
-        redisReply *r = redisCommand(x->c, "LRANGE %s %ld %ld", key, start, start + 999);
+        redisReply *r = redisCommand(c, "LRANGE %s %ld %ld", key, start, start + 999);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
             freeReplyObject(r);
             return false;
@@ -313,11 +317,11 @@ bool list_find(struct ctl *x, const char *key, const char *id, struct buf *out)
     }
 }
 
-bool zset_find(struct ctl *x, const char *key, const char *id, struct buf *out, int64_t *due)
+bool zset_find(redisContext *c, const char *key, const char *id, struct buf *out, int64_t *due)
 {
     char cursor[32] = "0";
     do {
-        redisReply *r = redisCommand(x->c, "ZSCAN %s %s COUNT 1000", key, cursor);
+        redisReply *r = redisCommand(c, "ZSCAN %s %s COUNT 1000", key, cursor);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             freeReplyObject(r);
             return false;
@@ -336,18 +340,18 @@ bool zset_find(struct ctl *x, const char *key, const char *id, struct buf *out, 
     return false;
 }
 
-bool scan_any(struct ctl *x, const char *pattern, const char *id)
+bool scan_any(redisContext *c, const char *pattern, const char *id)
 {
     char cursor[32] = "0";
     do {
-        redisReply *r = redisCommand(x->c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             freeReplyObject(r);
             return false;
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         for (size_t i = 0; i < r->element[1]->elements; i++)
-            if (list_find(x, r->element[1]->element[i]->str, id, NULL)) {
+            if (list_find(c, r->element[1]->element[i]->str, id, NULL)) {
                 freeReplyObject(r);
                 return true;
             }
@@ -365,7 +369,11 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
     const char *id = argv[1];
     const char *prefix = x->cfg->prefix;
     char k[FAC_KEY_MAX];
-    redisReply *r = redisCommand(x->c, "GET %s", key_result(k, prefix, id, strlen(id)));
+    redisReply *r = NULL; /* the result is on its queue's server, which the id does not say */
+    for (size_t s = 0; s < x->map.nservers && !(r && r->type == REDIS_REPLY_STRING); s++) {
+        freeReplyObject(r);
+        r = redisCommand(ctl_server(x, s), "GET %s", key_result(k, prefix, id, strlen(id)));
+    }
     if (r && r->type == REDIS_REPLY_STRING) {
         msgpack_zone z;
         msgpack_zone_init(&z, 1024);
@@ -392,19 +400,21 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
     for (size_t i = 0; i < x->cfg->nqueues; i++) {
         char pat[FAC_KEY_MAX];
         snprintf(pat, sizeof pat, "%s:{%s}:inflight:*", prefix, x->cfg->queues[i]);
-        if (scan_any(x, pat, id)) {
+        if (scan_any(ctl_queue_conn(x, x->cfg->queues[i]), pat, id)) {
             printf("running\n");
             return CTL_OK;
         }
     }
     for (size_t i = 0; i < x->cfg->nqueues; i++)
-        if (list_find(x, key_ready(k, prefix, x->cfg->queues[i]), id, NULL)) {
+        if (list_find(ctl_queue_conn(x, x->cfg->queues[i]), key_ready(k, prefix, x->cfg->queues[i]),
+                      id, NULL)) {
             printf("queued\n");
             return CTL_OK;
         }
     for (size_t i = 0; i < x->cfg->nqueues; i++) {
         int64_t due;
-        if (zset_find(x, key_delayed(k, prefix, x->cfg->queues[i]), id, NULL, &due)) {
+        if (zset_find(ctl_queue_conn(x, x->cfg->queues[i]),
+                      key_delayed(k, prefix, x->cfg->queues[i]), id, NULL, &due)) {
             printf("scheduled\n{\"queue\":\"%s\",\"due_at\":%lld,\"due_in_ms\":%lld}\n",
                    x->cfg->queues[i], (long long)due, (long long)(due - now_ms()));
             return CTL_OK;
@@ -412,7 +422,8 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
     }
     for (size_t i = 0; i < x->cfg->nqueues; i++) {
         struct buf entry = {0};
-        if (list_find(x, key_dead(k, prefix, x->cfg->queues[i]), id, &entry)) {
+        if (list_find(ctl_queue_conn(x, x->cfg->queues[i]), key_dead(k, prefix, x->cfg->queues[i]),
+                      id, &entry)) {
             puts("dead");
             print_msgpack_json(entry.data, entry.len);
             buf_free(&entry);
@@ -425,9 +436,9 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
 
 /* ---- stats ---- */
 
-static long long llen(struct ctl *x, const char *key)
+static long long llen(redisContext *c, const char *key)
 {
-    redisReply *r = redisCommand(x->c, "LLEN %s", key);
+    redisReply *r = redisCommand(c, "LLEN %s", key);
     long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
     freeReplyObject(r);
     return n;
@@ -435,18 +446,19 @@ static long long llen(struct ctl *x, const char *key)
 
 static long long inflight_total(struct ctl *x, const char *queue)
 {
+    redisContext *c = ctl_queue_conn(x, queue);
     char pat[FAC_KEY_MAX], cursor[32] = "0";
     long long total = 0;
     snprintf(pat, sizeof pat, "%s:{%s}:inflight:*", x->cfg->prefix, queue);
     do {
-        redisReply *r = redisCommand(x->c, "SCAN %s MATCH %s COUNT 1000", cursor, pat);
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pat);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             freeReplyObject(r);
             break;
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         for (size_t i = 0; i < r->element[1]->elements; i++)
-            total += llen(x, r->element[1]->element[i]->str);
+            total += llen(c, r->element[1]->element[i]->str);
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
     return total;
@@ -458,11 +470,12 @@ json_t *stats_json(struct ctl *x)
     char k[FAC_KEY_MAX];
     for (size_t i = 0; i < x->cfg->nqueues; i++) {
         const char *q = x->cfg->queues[i];
+        redisContext *c = ctl_queue_conn(x, q);
         json_array_append_new(queues,
                               json_pack("{s:s,s:I,s:I,s:I}", "name", q, "ready",
-                                        (json_int_t)llen(x, key_ready(k, x->cfg->prefix, q)),
+                                        (json_int_t)llen(c, key_ready(k, x->cfg->prefix, q)),
                                         "inflight", (json_int_t)inflight_total(x, q), "dead",
-                                        (json_int_t)llen(x, key_dead(k, x->cfg->prefix, q))));
+                                        (json_int_t)llen(c, key_dead(k, x->cfg->prefix, q))));
     }
     redisReply *r = redisCommand(x->c, "ZRANGE %s 0 -1 WITHSCORES", key_workers(k, x->cfg->prefix));
     int64_t now = srvclock_now_ms(x->c); /* heartbeats are on Redis's clock: srvclock.h */
@@ -521,6 +534,22 @@ static int cmd_stats(struct ctl *x, int argc, char **argv)
     return CTL_OK;
 }
 
+redisContext *ctl_server(struct ctl *x, size_t server)
+{
+    enum redis_connect_status st;
+    char err[1400];
+    redisContext *c = shard_conn(&x->conns, server, &st, err, sizeof err);
+    if (c) return c;
+    die(st == REDIS_CONNECT_AUTH ? CTL_CONFIG : CTL_REDIS, "%s",
+        err[0] ? err : "lost the connection to Redis");
+    exit(st == REDIS_CONNECT_AUTH ? CTL_CONFIG : CTL_REDIS);
+}
+
+redisContext *ctl_queue_conn(struct ctl *x, const char *queue)
+{
+    return ctl_server(x, shard_of(x->cfg, &x->map, queue));
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -566,11 +595,9 @@ int main(int argc, char **argv)
         free(x.cfg->prefix);
         x.cfg->prefix = strdup(prefix);
     }
-    struct redis_target t;
-    if (config_redis_target(x.cfg, &t, err, sizeof err)) return die(CTL_CONFIG, "%s", err);
-    enum redis_connect_status st;
-    x.c = redis_connect_sync(&t, 5.0, &st, err, sizeof err);
-    if (!x.c) return die(st == REDIS_CONNECT_AUTH ? CTL_CONFIG : CTL_REDIS, "%s", err);
+    if (shard_map_build(x.cfg, &x.map, err, sizeof err)) return die(CTL_CONFIG, "%s", err);
+    shard_conns_init(&x.conns, &x.map, 5.0, 0);
+    x.c = ctl_server(&x, SHARD_HOME);
     const char *cmd = argv[optind];
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
@@ -591,7 +618,8 @@ int main(int argc, char **argv)
         usage(stderr);
         rc = CTL_USAGE;
     }
-    redisFree(x.c);
+    shard_conns_close(&x.conns);
+    shard_map_free(&x.map);
     config_free(x.cfg);
     return rc;
 }

@@ -52,8 +52,8 @@ static void print_failures(struct ctl *x)
     int shown = 0;
     for (size_t q = 0; q < x->cfg->nqueues; q++) {
         redisReply *r =
-            redisCommand(x->c, "LRANGE %s 0 %d", key_dead(k, x->cfg->prefix, x->cfg->queues[q]),
-                         RECENT_FAILURES - 1);
+            redisCommand(ctl_queue_conn(x, x->cfg->queues[q]), "LRANGE %s 0 %d",
+                         key_dead(k, x->cfg->prefix, x->cfg->queues[q]), RECENT_FAILURES - 1);
         for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
             msgpack_unpacked u;
             msgpack_unpacked_init(&u);

@@ -64,6 +64,8 @@ struct cfg_entry {
     const char *kinds;
     /* T_STRLIST: a check of the whole list once read, or NULL. */
     int (*check)(struct ctx *x, const char *path, char **items, size_t n);
+    /* T_MAP: an element given as a string instead of an object sets this key of it. */
+    const char *shorthand;
 };
 
 #define TOP(f) offsetof(struct fac_config, f)
@@ -74,6 +76,7 @@ struct cfg_entry {
 #define CRON(f) offsetof(struct cron_cfg, f)
 #define RETRY(f) offsetof(struct retry_cfg, f)
 #define RWAIT(f) offsetof(struct redis_wait_cfg, f)
+#define SHARD(f) offsetof(struct shard_cfg, f)
 #define BIG 9.0e15
 
 static const struct cfg_entry audit_entries[] = {
@@ -179,6 +182,12 @@ static const struct cfg_entry cron_entries[] = {
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
+static const struct cfg_entry shard_entries[] = {
+    {"redis", T_STR, SHARD(redis), 0, 0, 0, NULL},
+    {"redis_password_file", T_STR, SHARD(redis_password_file), 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+
 static const struct cfg_entry retry_entries[] = {
     {"base", T_SECS, RETRY(base), 0.001, 86400, 1, NULL},
     {"max", T_SECS, RETRY(max), 0.001, 604800, 300, NULL},
@@ -201,6 +210,8 @@ static const struct cfg_entry top_entries[] = {
     {"redis_master", T_STR, TOP(redis_master), 0, 0, 0, NULL},
     {"redis_sentinel_password_file", T_STR, TOP(redis_sentinel_password_file), 0, 0, 0, NULL},
     {"redis_wait", T_OBJ, TOP(redis_wait), 0, 0, 0, NULL, redis_wait_entries, 0, 0},
+    {"redis_shards", T_MAP, TOP(shards), 0, 0, 0, NULL, shard_entries, sizeof(struct shard_cfg),
+     TOP(nshards), NULL, NULL, "redis"},
     {"prefix", T_STR, TOP(prefix), 0, 0, 0, "fac"},
     {"queues", T_STRLIST, TOP(queues), 1, 0, 0, NULL, NULL, 0, TOP(nqueues), NULL,
      check_queue_names},
@@ -396,7 +407,15 @@ static char *alloc_elems(const struct cfg_entry *e, void *base, size_t n)
 static int parse_elem(struct ctx *x, const char *path, const struct cfg_entry *e, json_t *t,
                       char *elem)
 {
-    if (!json_is_object(t)) return fail(x, path, "expected an object, got %s", json_kind(t));
+    if (e->shorthand && json_is_string(t)) {
+        json_t *obj = json_pack("{sO}", e->shorthand, t);
+        int rc = parse_table(x, path, e->sub, obj, elem);
+        json_decref(obj);
+        return rc;
+    }
+    if (!json_is_object(t))
+        return fail(x, path, "expected %s, got %s",
+                    e->shorthand ? "a string or an object" : "an object", json_kind(t));
     return parse_table(x, path, e->sub, t, elem);
 }
 
@@ -758,6 +777,28 @@ static bool is_queue(const struct fac_config *c, const char *q)
     return false;
 }
 
+/* A shard names a served queue and says where its Redis is. */
+static int check_shard(struct ctx *x, const struct fac_config *c, const struct shard_cfg *sh)
+{
+    char path[256];
+    snprintf(path, sizeof path, "redis_shards.%.200s", sh->queue);
+    if (!is_queue(c, sh->queue))
+        return fail(x, path,
+                    "\"%s\" is not in \"queues\": add it to \"queues\" or remove it from "
+                    "\"redis_shards\"",
+                    sh->queue);
+    if (!sh->redis)
+        return fail(x, path,
+                    "needs \"redis\": a URL string (\"redis://host:port/db\") or an object "
+                    "{\"redis\": URL, \"redis_password_file\": PATH}");
+    struct redis_target t;
+    char why[512];
+    int bad = redis_target_parse(sh->redis, NULL, &t, why, sizeof why);
+    memset(&t, 0, sizeof t); /* the password, if the URL holds one */
+    if (bad) return fail(x, path, "%s", why);
+    return 0;
+}
+
 /* A cron entry needs a name usable in a key, a schedule that fires, a configured tool
  * and a served queue. */
 static int check_cron_entry(struct ctx *x, struct fac_config *c, size_t i)
@@ -911,6 +952,8 @@ static int finish(struct ctx *x, struct fac_config *c)
         return fail(x, "retry_backoff.max", "must not be below retry_backoff.base");
     for (size_t i = 0; i < c->ncron; i++)
         if (check_cron_entry(x, c, i)) return -1;
+    for (size_t i = 0; i < c->nshards; i++)
+        if (check_shard(x, c, &c->shards[i])) return -1;
     return 0;
 }
 

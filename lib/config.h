@@ -106,6 +106,13 @@ struct cron_cfg {
     struct cron_expr expr;
 };
 
+/* One entry of "redis_shards": the Redis server a queue lives on (docs/sharding.md). */
+struct shard_cfg {
+    char *queue; /* the map key: a name from "queues" */
+    char *redis; /* URL; may hold a password: never log it */
+    char *redis_password_file;
+};
+
 /* Retry delay: base x 2^attempt, at most max, then spread by +/- jitter (a fraction). */
 struct retry_cfg {
     double base, max, jitter;
@@ -126,6 +133,8 @@ struct fac_config {
     char *redis_master; /* the name the sentinels monitor */
     char *redis_sentinel_password_file;
     struct redis_wait_cfg redis_wait;
+    struct shard_cfg *shards; /* queues that live on another server than `redis` */
+    size_t nshards;
     char *prefix;
     char **queues;
     size_t nqueues;

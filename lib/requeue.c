@@ -14,6 +14,7 @@
 #include "log.h"
 #include "record.h"
 #include "scripts.h"
+#include "shard.h"
 
 #define DEATHS_FORGIVEN 3
 #define LOCK_MS 60000 /* longer than any requeue takes; expires if its holder dies */
@@ -171,34 +172,60 @@ static char **worker_queues(redisContext *c, const struct fac_config *cfg, const
     return out;
 }
 
-static int requeue_locked(redisContext *c, const struct fac_config *cfg, const char *wid,
-                          bool crashed, struct requeue_stats *st, char *err, size_t errlen)
+/* The connection to a queue's server, or NULL with err set. */
+static redisContext *queue_conn(struct shard_conns *sc, const struct fac_config *cfg, const char *q,
+                                const char *wid, char *err, size_t errlen)
 {
-    size_t nq;
-    char **queues = worker_queues(c, cfg, wid, &nq);
+    size_t server = shard_of(cfg, sc->map, q);
+    char why[1200];
+    redisContext *c = shard_conn(sc, server, NULL, why, sizeof why);
+    if (!c) {
+        char where[1200];
+        snprintf(err, errlen, "requeue of worker %s: queue %s's Redis at %s: %s", wid, q,
+                 shard_display(sc->map, server, where, sizeof where),
+                 why[0] ? why : "unreachable a moment ago");
+    }
+    return c;
+}
+
+int requeue_list(redisContext *c, const struct fac_config *cfg, const char *queue, const char *wid,
+                 bool crashed, struct requeue_stats *st, char *err, size_t errlen)
+{
+    char ik[FAC_KEY_MAX];
+    key_inflight(ik, cfg->prefix, queue, wid);
+    redisReply *r = redisCommand(c, "LRANGE %s 0 -1", ik);
     int rc = 0;
-    for (size_t i = 0; i < nq && rc == 0; i++) {
-        char ik[FAC_KEY_MAX];
-        key_inflight(ik, cfg->prefix, queues[i], wid);
-        redisReply *r = redisCommand(c, "LRANGE %s 0 -1", ik);
-        if (!r || r->type != REDIS_REPLY_ARRAY) {
-            snprintf(err, errlen, "requeue of worker %s: LRANGE %s failed: %s", wid, ik,
-                     r ? r->str : c->errstr);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "requeue of worker %s: LRANGE %s failed: %s", wid, ik,
+                 r ? r->str : c->errstr);
+        rc = -1;
+    }
+    /* Oldest first (the list's right end), so requeued jobs keep their order. */
+    for (size_t j = r && rc == 0 ? r->elements : 0; j-- > 0 && rc == 0;)
+        if (requeue_one(c, cfg, queue, ik, r->element[j], wid, crashed, st)) {
+            snprintf(err, errlen, "requeue of worker %s: moving a job out of %s failed: %s", wid,
+                     ik, c->err ? c->errstr : "script error");
             rc = -1;
         }
-        /* Oldest first (the list's right end), so requeued jobs keep their order. */
-        for (size_t j = r && rc == 0 ? r->elements : 0; j-- > 0 && rc == 0;)
-            if (requeue_one(c, cfg, queues[i], ik, r->element[j], wid, crashed, st)) {
-                snprintf(err, errlen, "requeue of worker %s: moving a job out of %s failed: %s",
-                         wid, ik, c->err ? c->errstr : "script error");
-                rc = -1;
-            }
-        freeReplyObject(r);
+    freeReplyObject(r);
+    return rc;
+}
+
+static int requeue_locked(struct shard_conns *sc, redisContext *home, const struct fac_config *cfg,
+                          const char *wid, bool crashed, struct requeue_stats *st, char *err,
+                          size_t errlen)
+{
+    size_t nq;
+    char **queues = worker_queues(home, cfg, wid, &nq);
+    int rc = 0;
+    for (size_t i = 0; i < nq && rc == 0; i++) {
+        redisContext *c = queue_conn(sc, cfg, queues[i], wid, err, errlen);
+        rc = c ? requeue_list(c, cfg, queues[i], wid, crashed, st, err, errlen) : -1;
     }
     if (rc == 0) {
         char k[FAC_KEY_MAX];
-        freeReplyObject(redisCommand(c, "ZREM %s %s", key_workers(k, cfg->prefix), wid));
-        freeReplyObject(redisCommand(c, "DEL %s", key_worker(k, cfg->prefix, wid)));
+        freeReplyObject(redisCommand(home, "ZREM %s %s", key_workers(k, cfg->prefix), wid));
+        freeReplyObject(redisCommand(home, "DEL %s", key_worker(k, cfg->prefix, wid)));
     }
     for (size_t i = 0; i < nq; i++)
         free(queues[i]);
@@ -208,10 +235,15 @@ static int requeue_locked(redisContext *c, const struct fac_config *cfg, const c
 
 /* The supervisor (its own workers) and the scheduler (a vanished host's) may both come
  * for one worker: a lock lets one of them do it. */
-int requeue_worker(redisContext *c, const struct fac_config *cfg, const char *wid, bool crashed,
-                   struct requeue_stats *st, char *err, size_t errlen)
+int requeue_worker(struct shard_conns *sc, const struct fac_config *cfg, const char *wid,
+                   bool crashed, struct requeue_stats *st, char *err, size_t errlen)
 {
     memset(st, 0, sizeof *st);
+    redisContext *c = shard_conn(sc, SHARD_HOME, NULL, err, errlen);
+    if (!c) {
+        if (!err[0]) snprintf(err, errlen, "requeue of worker %s: the home Redis is away", wid);
+        return -1;
+    }
     char lk[FAC_KEY_MAX], token[160];
     snprintf(lk, sizeof lk, FAC_KEY_RESCUE_LOCK, cfg->prefix, wid);
     snprintf(token, sizeof token, "%s:%d", cfg->host_id, (int)getpid());
@@ -225,7 +257,7 @@ int requeue_worker(redisContext *c, const struct fac_config *cfg, const char *wi
     st->skipped = r->type != REDIS_REPLY_STATUS; /* nil: someone else holds it */
     freeReplyObject(r);
     if (st->skipped) return 0;
-    int rc = requeue_locked(c, cfg, wid, crashed, st, err, errlen);
+    int rc = requeue_locked(sc, c, cfg, wid, crashed, st, err, errlen);
     const char *av[] = {lk, token};
     size_t al[] = {strlen(lk), strlen(token)};
     freeReplyObject(script_run_sync(c, &script_release, 1, 1, av, al));
@@ -249,9 +281,14 @@ static bool pid_running(long pid)
     return !(state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X'));
 }
 
-int requeue_orphans(redisContext *c, const struct fac_config *cfg, char *err, size_t errlen)
+int requeue_orphans(struct shard_conns *sc, const struct fac_config *cfg, char *err, size_t errlen)
 {
     char k[FAC_KEY_MAX];
+    redisContext *c = shard_conn(sc, SHARD_HOME, NULL, err, errlen);
+    if (!c) {
+        if (!err[0]) snprintf(err, errlen, "the home Redis is away");
+        return -1;
+    }
     redisReply *r = redisCommand(c, "ZRANGE %s 0 -1", key_workers(k, cfg->prefix));
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         snprintf(err, errlen, "reading %s failed: %s", k, r ? r->str : c->errstr);
@@ -266,7 +303,7 @@ int requeue_orphans(redisContext *c, const struct fac_config *cfg, char *err, si
         long pid = strtol(wid + hl + 1, NULL, 10);
         if (pid > 0 && pid_running(pid)) continue;
         struct requeue_stats st;
-        if (requeue_worker(c, cfg, wid, true, &st, err, errlen)) {
+        if (requeue_worker(sc, cfg, wid, true, &st, err, errlen)) {
             freeReplyObject(r);
             return -1;
         }

@@ -23,6 +23,14 @@ static const char *inline_secret(const struct fac_config *c, char *what, size_t 
         memset(&t, 0, sizeof t);
         return snprintf(what, len, "the password in \"redis\""), what;
     }
+    for (size_t i = 0; i < c->nshards; i++)
+        if (c->shards[i].redis &&
+            redis_target_parse(c->shards[i].redis, NULL, &t, err, sizeof err) == 0 &&
+            t.password[0]) {
+            memset(&t, 0, sizeof t);
+            return snprintf(what, len, "the password in \"redis_shards.%s\"", c->shards[i].queue),
+                   what;
+        }
     for (size_t i = 0; i < c->nsites; i++) {
         if (c->sites[i].api_secret)
             return snprintf(what, len, "sites.%s.api_secret", c->sites[i].name), what;
@@ -55,6 +63,10 @@ int secrets_check_modes(const struct fac_config *c, const char *file, char *err,
         return refuse(c->redis_password_file, "redis_password_file", err, errlen);
     if (open_to_all(c->redis_sentinel_password_file))
         return refuse(c->redis_sentinel_password_file, "redis_sentinel_password_file", err, errlen);
+    for (size_t i = 0; i < c->nshards; i++)
+        if (open_to_all(c->shards[i].redis_password_file))
+            return refuse(c->shards[i].redis_password_file, "this redis_shards password file", err,
+                          errlen);
     for (size_t i = 0; i < c->nsites; i++) {
         if (open_to_all(c->sites[i].api_secret_file))
             return refuse(c->sites[i].api_secret_file, "this api_secret_file", err, errlen);

@@ -1,7 +1,8 @@
 /*
  * Cron entries of the config (docs/scheduler.md "Cron"). A slot fires once, whatever
  * number of schedulers run and whoever leads: one script sets P:cron:<name>:<slot> NX
- * and pushes the job only if it set it. The job id is cron:<name>:<slot>, so a fired
+ * and pushes the job only if it set it, both on the server of the entry's queue
+ * (docs/sharding.md). The job id is cron:<name>:<slot>, so a fired
  * slot can be looked up by id.
  *
  * Missed slots are not back-filled. The leader records the second it has fired up to
@@ -71,7 +72,8 @@ static int fire(struct sched *s, const struct cron_cfg *e, int64_t slot)
     pack_job(e, id, &job);
     const char *av[] = {sk, rk, job.data, s->id, ttl};
     size_t al[] = {strlen(sk), strlen(rk), job.len, strlen(s->id), strlen(ttl)};
-    redisReply *r = script_run_sync(s->c, &script_fire, 2, 3, av, al);
+    redisContext *c = sched_queue_conn(s, e->queue);
+    redisReply *r = c ? script_run_sync(c, &script_fire, 2, 3, av, al) : NULL;
     buf_free(&job);
     int rc = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
     if (rc == 1)
@@ -80,7 +82,9 @@ static int fire(struct sched *s, const struct cron_cfg *e, int64_t slot)
         log_debug("cron %s: slot %lld was already fired", e->name, (long long)slot);
     else
         log_warn("cron %s: firing slot %lld failed: %s", e->name, (long long)slot,
-                 r ? r->str : s->c->errstr);
+                 r   ? r->str
+                 : c ? c->errstr
+                     : "its queue's Redis is away");
     freeReplyObject(r);
     return rc;
 }

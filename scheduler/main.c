@@ -39,38 +39,67 @@ static void usage(FILE *f)
                "  --check-config      check the config and exit (0 valid, 3 invalid)\n");
 }
 
-static void drop_wake(struct sched *s)
+static void drop_wake(struct sched *s, size_t server)
 {
-    if (s->wake) redisFree(s->wake);
-    s->wake = NULL;
+    if (s->wake[server]) redisFree(s->wake[server]);
+    s->wake[server] = NULL;
+}
+
+static void drop_wakes(struct sched *s)
+{
+    for (size_t i = 0; i < s->map.nservers; i++)
+        drop_wake(s, i);
 }
 
 static void drop_redis(struct sched *s, const char *why)
 {
     log_warn("lost Redis (%s): standing by, reconnecting every %d ms", why, RECONNECT_MS);
-    redisFree(s->c);
+    shard_conns_close(&s->conns);
+    shard_conns_init(&s->conns, &s->map, 5.0, RECONNECT_MS);
     s->c = NULL;
     s->leader = false;
     s->next_claim_ms = 0;
-    drop_wake(s);
+    drop_wakes(s);
 }
 
-/* 0, -1 (retry later) or FAC_EXIT_BOOT (the credentials are wrong). */
-static int connect_redis(struct sched *s, redisContext **out)
+/* The home connection: 0, -1 (retry later) or FAC_EXIT_BOOT (the credentials are wrong). */
+static int connect_home(struct sched *s)
 {
     enum redis_connect_status st;
     char err[1400];
-    *out = redis_connect_sync(&s->target, 5.0, &st, err, sizeof err);
-    if (*out) return 0;
-    log_warn("%s", err);
+    s->c = shard_conn(&s->conns, SHARD_HOME, &st, err, sizeof err);
+    if (s->c) return 0;
+    if (err[0]) log_warn("%s", err);
     return st == REDIS_CONNECT_AUTH ? FAC_EXIT_BOOT : -1;
 }
 
-/* The leader listens for earlier due times; a standby does not. */
+redisContext *sched_queue_conn(struct sched *s, const char *queue)
+{
+    size_t server = shard_of(s->cfg, &s->map, queue);
+    char err[1400];
+    redisContext *c = shard_conn(&s->conns, server, NULL, err, sizeof err);
+    if (!c && err[0]) log_warn("queue %s: %s; its other work goes on", queue, err);
+    return c;
+}
+
+/* The leader listens for earlier due times on every server that holds queues; a standby
+ * does not. */
 static void track_wake(struct sched *s)
 {
-    if (s->wake && (!s->leader || s->wake->err)) drop_wake(s);
-    if (s->leader && !s->wake && connect_redis(s, &s->wake) == 0 && wake_subscribe(s)) drop_wake(s);
+    for (size_t k = 0; k < s->map.nfetch; k++) {
+        size_t i = s->map.fetch_order[k];
+        if (s->wake[i] && (!s->leader || s->wake[i]->err)) drop_wake(s, i);
+        /* only while its command connection is up, so a server that is away is tried at
+         * the command connection's pace, not on every round */
+        if (!s->leader || s->wake[i] || !shard_conn(&s->conns, i, NULL, NULL, 0)) continue;
+        enum redis_connect_status st;
+        char err[1400];
+        s->wake[i] = redis_connect_sync(&s->map.servers[i], 5.0, &st, err, sizeof err);
+        if (!s->wake[i])
+            log_warn("%s", err);
+        else if (wake_subscribe(s, s->wake[i]))
+            drop_wake(s, i);
+    }
 }
 
 static int64_t min64(int64_t a, int64_t b)
@@ -98,11 +127,15 @@ enum wake_reason { WAKE_TIMEOUT, WAKE_SIGNAL };
 /* Sleeps up to ms; reads a wake-up message or a signal if one comes. */
 static enum wake_reason sleep_for(struct sched *s, int sfd, int64_t ms, int *sig)
 {
-    struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
-    if (s->wake) p[1].fd = s->wake->fd;
+    size_t n = s->map.nservers;
+    struct pollfd p[1 + n];
+    p[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    for (size_t i = 0; i < n; i++)
+        p[1 + i] = (struct pollfd){.fd = s->wake[i] ? s->wake[i]->fd : -1, .events = POLLIN};
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    if (ppoll(p, 2, &ts, NULL) <= 0) return WAKE_TIMEOUT;
-    if (p[1].revents) wake_drain(s);
+    if (ppoll(p, 1 + n, &ts, NULL) <= 0) return WAKE_TIMEOUT;
+    for (size_t i = 0; i < n; i++)
+        if (p[1 + i].revents) wake_drain(s->wake[i]);
     if (!p[0].revents) return WAKE_TIMEOUT;
     struct signalfd_siginfo si;
     if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) return WAKE_TIMEOUT;
@@ -122,8 +155,8 @@ static void reload(struct sched *s, char **argv)
     config_free(nc);
     log_info("HUP: restarting with the config in %s", s->cfg->path);
     leader_release(s);
-    drop_wake(s);
-    if (s->c) redisFree(s->c);
+    drop_wakes(s);
+    shard_conns_close(&s->conns);
     execv("/proc/self/exe", argv);
     log_error("HUP: cannot re-execute /proc/self/exe: %s; exiting", strerror(errno));
     exit(FAC_EXIT_CRASH);
@@ -134,7 +167,7 @@ static int sched_loop(struct sched *s, int sfd, char **argv)
     for (;;) {
         int64_t wait = RECONNECT_MS;
         if (!s->c) {
-            int rc = connect_redis(s, &s->c);
+            int rc = connect_home(s);
             if (rc == FAC_EXIT_BOOT) return rc;
         }
         if (s->c) {
@@ -148,8 +181,10 @@ static int sched_loop(struct sched *s, int sfd, char **argv)
             wait = s->leader ? leader_work(s) : s->next_claim_ms - mono_ms();
             if (s->c->err)
                 drop_redis(s, s->c->errstr);
-            else if (redis_master_moved(&s->target, s->c, &s->master_check_ms))
+            else if (redis_master_moved(&s->map.servers[SHARD_HOME], s->c, &s->master_check_ms))
                 drop_redis(s, "a failover: the sentinels name another master");
+            else
+                shard_conns_check(&s->conns); /* a shard's lost connection is remade next round */
         }
         int sig = 0;
         if (sleep_for(s, sfd, wait < 0 ? 0 : wait, &sig) != WAKE_SIGNAL) continue;
@@ -170,10 +205,12 @@ static int run(struct fac_config *cfg, char **argv)
     snprintf(s->id, sizeof s->id, "%s:%d", cfg->host_id, (int)getpid());
     s->cron_next = calloc(cfg->ncron ? cfg->ncron : 1, sizeof *s->cron_next);
     char err[1400];
-    if (config_redis_target(cfg, &s->target, err, sizeof err)) {
+    if (shard_map_build(cfg, &s->map, err, sizeof err)) {
         log_error("%s: %s", cfg->path ? cfg->path : "config", err);
         return FAC_EXIT_BOOT;
     }
+    shard_conns_init(&s->conns, &s->map, 5.0, RECONNECT_MS);
+    s->wake = calloc(s->map.nservers, sizeof *s->wake);
     sigset_t set;
     sigemptyset(&set);
     int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1};
@@ -187,14 +224,17 @@ static int run(struct fac_config *cfg, char **argv)
         return FAC_EXIT_CRASH;
     }
     char where[1200];
-    log_info("fac-scheduler %s starting: redis %s, prefix %s, %zu queues, %zu cron entries", s->id,
-             redis_target_display(&s->target, where, sizeof where), cfg->prefix, cfg->nqueues,
-             cfg->ncron);
+    log_info("fac-scheduler %s starting: redis %s, prefix %s, %zu queues on %zu servers, %zu cron "
+             "entries",
+             s->id, shard_display(&s->map, SHARD_HOME, where, sizeof where), cfg->prefix,
+             cfg->nqueues, s->map.nservers, cfg->ncron);
     scripts_init();
     int rc = sched_loop(s, sfd, argv);
     leader_release(s);
-    drop_wake(s);
-    if (s->c) redisFree(s->c);
+    drop_wakes(s);
+    shard_conns_close(&s->conns);
+    free(s->wake);
+    shard_map_free(&s->map);
     close(sfd);
     free(s->cron_next);
     log_info("fac-scheduler %s exiting", s->id);

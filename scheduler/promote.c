@@ -1,5 +1,6 @@
 /*
- * Promotion of delayed jobs (and retries) from P:{Q}:delayed to P:{Q}:ready. One Lua
+ * Promotion of delayed jobs (and retries) from P:{Q}:delayed to P:{Q}:ready, on the
+ * queue's own server (docs/sharding.md). One Lua
  * script moves at most BATCH due jobs in due order and returns the next due time, so
  * Redis is never blocked for long however many jobs fall due at once: the scheduler
  * loops while full batches come back, renewing its lease between them.
@@ -39,6 +40,8 @@ static struct script script_promote = {
 /* One batch; returns how many moved (-1 on error) and the next due time in *next. */
 static long promote_batch(struct sched *s, const char *q, int64_t *next)
 {
+    redisContext *c = sched_queue_conn(s, q);
+    if (!c) return -1;
     char dk[FAC_KEY_MAX], rk[FAC_KEY_MAX], now[24], lim[16];
     key_delayed(dk, s->cfg->prefix, q);
     key_ready(rk, s->cfg->prefix, q);
@@ -46,7 +49,7 @@ static long promote_batch(struct sched *s, const char *q, int64_t *next)
     snprintf(lim, sizeof lim, "%d", BATCH);
     const char *av[] = {dk, rk, now, lim};
     size_t al[] = {strlen(dk), strlen(rk), strlen(now), strlen(lim)};
-    redisReply *r = script_run_sync(s->c, &script_promote, 2, 2, av, al);
+    redisReply *r = script_run_sync(c, &script_promote, 2, 2, av, al);
     long moved = -1;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
         moved = (long)r->element[0]->integer;
@@ -54,7 +57,7 @@ static long promote_batch(struct sched *s, const char *q, int64_t *next)
         *next = h->type == REDIS_REPLY_STRING ? (int64_t)strtod(h->str, NULL) : INT64_MAX;
     } else {
         log_warn("promoting due jobs of %s failed: %s", dk,
-                 r && r->type == REDIS_REPLY_ERROR ? r->str : s->c->errstr);
+                 r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
     }
     freeReplyObject(r);
     return moved;
@@ -74,30 +77,32 @@ int64_t promote_due(struct sched *s)
             if (!s->leader) break;
         }
         if (total) log_debug("promoted %ld due jobs to queue %s", total, q);
-        if (moved < 0)
-            return now_ms() + 1000; /* try again soon; a lost connection is
+        if (moved < 0) { /* this queue's server is away: the others go on */
+            if (now_ms() + 1000 < earliest) earliest = now_ms() + 1000;
+            continue;
+        } /* try again soon; a lost connection is
                                         noticed by the loop */
         if (next < earliest) earliest = next;
     }
     return earliest;
 }
 
-int wake_subscribe(struct sched *s)
+int wake_subscribe(struct sched *s, redisContext *wake)
 {
     char ch[FAC_KEY_MAX];
     key_global(ch, FAC_CHAN_WAKE, s->cfg->prefix);
-    redisReply *r = redisCommand(s->wake, "SUBSCRIBE %s", ch);
+    redisReply *r = redisCommand(wake, "SUBSCRIBE %s", ch);
     int ok = r && r->type == REDIS_REPLY_ARRAY;
-    if (!ok) log_warn("subscribing to %s failed: %s", ch, r ? r->str : s->wake->errstr);
+    if (!ok) log_warn("subscribing to %s failed: %s", ch, r ? r->str : wake->errstr);
     freeReplyObject(r);
     return ok ? 0 : -1;
 }
 
-void wake_drain(struct sched *s)
+void wake_drain(redisContext *wake)
 {
-    if (redisBufferRead(s->wake) != REDIS_OK) return; /* s->wake->err: the loop reconnects */
+    if (redisBufferRead(wake) != REDIS_OK) return; /* wake->err: the loop reconnects */
     void *reply = NULL;
-    while (redisGetReplyFromReader(s->wake, &reply) == REDIS_OK && reply) {
+    while (redisGetReplyFromReader(wake, &reply) == REDIS_OK && reply) {
         freeReplyObject(reply); /* the message only says "look again" */
         reply = NULL;
     }

@@ -42,7 +42,7 @@ static void rescue_one(struct sched *s, const char *wid)
 {
     struct requeue_stats st;
     char err[1024];
-    if (requeue_worker(s->c, s->cfg, wid, true, &st, err, sizeof err)) {
+    if (requeue_worker(&s->conns, s->cfg, wid, true, &st, err, sizeof err)) {
         log_warn("%s; will try again", err);
         return;
     }
@@ -68,6 +68,9 @@ void rescue_dead_workers(struct sched *s)
     freeReplyObject(redisCommand(s->c, "ZREMRANGEBYSCORE %s -inf %lld",
                                  key_global(k, FAC_KEY_SUPERVISORS, s->cfg->prefix),
                                  (long long)(now - FORGET_SUPERVISOR_MS)));
-    freeReplyObject(redisCommand(s->c, "ZREMRANGEBYSCORE %s -inf %lld",
-                                 key_global(k, FAC_KEY_CANCELED, s->cfg->prefix), (long long)now));
+    key_global(k, FAC_KEY_CANCELED, s->cfg->prefix); /* fac-ctl cancel sets it on every server */
+    for (size_t i = 0; i < s->map.nservers; i++) {
+        redisContext *c = i == SHARD_HOME ? s->c : shard_conn(&s->conns, i, NULL, NULL, 0);
+        if (c) freeReplyObject(redisCommand(c, "ZREMRANGEBYSCORE %s -inf %lld", k, (long long)now));
+    }
 }

@@ -13,13 +13,16 @@
 
 #include "config.h"
 #include "redis.h"
+#include "shard.h"
 
 struct sched {
     struct fac_config *cfg;
-    struct redis_target target;
-    redisContext *c;    /* every command; NULL while Redis is away */
-    redisContext *wake; /* subscribed to the wake channel while leader, else NULL */
-    char id[160];       /* "<host_id>:<pid>": the lease holder's name */
+    struct shard_map map;     /* which server each queue lives on (docs/sharding.md) */
+    struct shard_conns conns; /* one connection per server */
+    redisContext *c;          /* conns.c[SHARD_HOME]: lease, registry, cron bookkeeping;
+                               * NULL while the home server is away */
+    redisContext **wake;      /* per server: subscribed to its wake channel while leader */
+    char id[160];             /* "<host_id>:<pid>": the lease holder's name */
 
     int64_t master_check_ms; /* Sentinel: when to ask again whether the master moved */
 
@@ -35,14 +38,18 @@ void leader_tick(struct sched *s);
 /* Gives the lease up at once (clean exit), so another scheduler takes over now. */
 void leader_release(struct sched *s);
 
+/* main.c: the connection to a queue's server, or NULL while it is away (logged). */
+redisContext *sched_queue_conn(struct sched *s, const char *queue);
+
 /* promote.c: moves every due delayed job to its ready list; returns the wall-clock ms
  * of the earliest job still delayed (INT64_MAX: none). Renews the lease between
  * batches, and stops when it is lost. */
 int64_t promote_due(struct sched *s);
-/* Subscribes s->wake to the channel producers publish an earlier due time on. */
-int wake_subscribe(struct sched *s);
-/* Reads what the wake connection has (after poll said it is readable). */
-void wake_drain(struct sched *s);
+/* Subscribes a wake connection to the channel producers publish an earlier due time on
+ * (on the server of the delayed zset they wrote). */
+int wake_subscribe(struct sched *s, redisContext *wake);
+/* Reads what a wake connection has (after poll said it is readable). */
+void wake_drain(redisContext *wake);
 
 /* cron.c: slots from now on will fire, or from where the last leader stopped when
  * that was a moment ago (a hand-over). */

@@ -8,6 +8,13 @@
  * same end takes nothing, but returns the moment a job arrives, and that wake-up
  * triggers the next fetch. A job pushed between the short fetch and the BLMOVE is seen
  * at once (the list is non-empty), so no wake-up is lost.
+ *
+ * With queue shards (docs/sharding.md) a fetch is a pass over the servers in the order
+ * of their highest-priority queue: the script runs on the first server for every free
+ * slot, and only when it comes back short does the pass go on to the next server for
+ * the slots still free. Priority is strict within a server, and a server is drained
+ * before the next one is asked; a server whose queues are all known empty (every peek
+ * parked) is skipped. With one server this is the one script it always was.
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,28 +37,32 @@ static int free_slots(const struct worker *w)
     return (int)w->cfg->concurrency - w->running;
 }
 
-static bool all_peeks_armed(const struct worker *w)
+static bool all_peeks_armed(const struct worker *w, const struct wserver *srv)
 {
-    for (size_t i = 0; i < w->cfg->nqueues; i++)
-        if (!w->peek_armed[i]) return false;
+    for (size_t i = 0; i < srv->nq; i++)
+        if (!w->peek_armed[srv->queues[i]]) return false;
     return true;
 }
 
-static void send_fetch(struct worker *w);
+static bool fetch_from(struct worker *w, size_t pos);
 
 static void fetch_done(redisAsyncContext *c, void *r, void *priv)
 {
-    struct worker *w = priv;
+    struct wserver *srv = priv;
+    struct worker *w = srv->w;
     redisReply *reply = r;
-    if (!reply) return;
     w->fetching = false;
+    if (!reply) { /* a lost shard (servers.c): the next pass goes without it */
+        if (!w->exit_code) fetch_request(w);
+        return;
+    }
     if (reply->type == REDIS_REPLY_ERROR) {
         if (strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-            redisAsyncCommand(w->cmd, NULL, NULL, "SCRIPT LOAD %s", script_fetch.src);
+            redisAsyncCommand(srv->cmd, NULL, NULL, "SCRIPT LOAD %s", script_fetch.src);
             w->want_fetch = true;
             return;
         }
-        worker_fatal_redis(w, "fetch script", reply->str);
+        worker_fatal_redis_on(c, "fetch script", reply->str);
         return;
     }
     if (w->mode == WM_ABORT) { /* what came stays in flight and goes back to its queue */
@@ -62,26 +73,29 @@ static void fetch_done(redisAsyncContext *c, void *r, void *priv)
     w->cancels_pending = reply->elements && reply->element[0]->integer > 0;
     for (size_t i = 1; i + 1 < reply->elements; i += 2) {
         redisReply *q = reply->element[i], *job = reply->element[i + 1];
-        if (q->integer < 0 && (size_t)-q->integer <= w->cfg->nqueues) {
+        if (q->integer < 0 && (size_t)-q->integer <= srv->nq) {
             log_warn("job id= queue=%s moved to the dead list: %s: the envelope has %lld "
                      "bytes, over max_payload (%lld): put large data somewhere else and pass a "
                      "reference",
-                     w->cfg->queues[-q->integer - 1], FAC_ERR_TOO_LARGE, job->integer,
+                     w->cfg->queues[srv->queues[-q->integer - 1]], FAC_ERR_TOO_LARGE, job->integer,
                      (long long)w->cfg->max_payload);
             continue;
         }
-        int qidx = (int)q->integer - 1;
-        if (qidx < 0 || (size_t)qidx >= w->cfg->nqueues || job->type != REDIS_REPLY_STRING)
-            continue;
-        job_start(w, qidx, job->str, job->len);
+        long long k = q->integer - 1; /* the script's index into this server's queues */
+        if (k < 0 || (size_t)k >= srv->nq || job->type != REDIS_REPLY_STRING) continue;
+        job_start(w, (int)srv->queues[k], job->str, job->len);
     }
-    if ((int)got < w->fetch_asked) fetch_arm_peeks(w);
+    if ((int)got < w->fetch_asked) {
+        fetch_arm_peeks(w, srv);
+        if (w->mode == WM_RUN && free_slots(w) > 0 && w->unacked < unacked_limit(w))
+            fetch_from(w, w->fetch_pos + 1);
+    }
     worker_maybe_exit(w);
 }
 
-static void send_fetch(struct worker *w)
+static void send_fetch(struct worker *w, struct wserver *srv)
 {
-    size_t nq = w->cfg->nqueues;
+    size_t nq = srv->nq;
     int n = free_slots(w);
     const char *argv[4 + 3 * nq + 4 + nq];
     size_t lens[4 + 3 * nq + 4 + nq];
@@ -96,9 +110,10 @@ static void send_fetch(struct worker *w)
     argv[a] = nk, lens[a++] = strlen(nk);
     argv[a] = w->canceled_key, lens[a++] = strlen(w->canceled_key);
     for (size_t i = 0; i < nq; i++) {
-        argv[a] = w->ready_key[i], lens[a++] = strlen(w->ready_key[i]);
-        argv[a] = w->inflight_key[i], lens[a++] = strlen(w->inflight_key[i]);
-        argv[a] = key_dead(dead[i], w->cfg->prefix, w->cfg->queues[i]);
+        size_t q = srv->queues[i];
+        argv[a] = w->ready_key[q], lens[a++] = strlen(w->ready_key[q]);
+        argv[a] = w->inflight_key[q], lens[a++] = strlen(w->inflight_key[q]);
+        argv[a] = key_dead(dead[i], w->cfg->prefix, w->cfg->queues[q]);
         lens[a++] = strlen(dead[i]);
     }
     argv[a] = nn, lens[a++] = strlen(nn);
@@ -106,10 +121,26 @@ static void send_fetch(struct worker *w)
     argv[a] = dm, lens[a++] = strlen(dm);
     argv[a] = w->wid, lens[a++] = strlen(w->wid);
     for (size_t i = 0; i < nq; i++)
-        argv[a] = w->cfg->queues[i], lens[a++] = strlen(w->cfg->queues[i]);
+        argv[a] = w->cfg->queues[srv->queues[i]],
+        lens[a++] = strlen(w->cfg->queues[srv->queues[i]]);
     w->fetching = true;
     w->fetch_asked = n;
-    redisAsyncCommandArgv(w->cmd, fetch_done, w, a, argv, lens);
+    redisAsyncCommandArgv(srv->cmd, fetch_done, srv, a, argv, lens);
+}
+
+/* Sends the fetch to the first server from position pos of the fetch order whose queues
+ * may hold jobs; false when every one is known empty. */
+static bool fetch_from(struct worker *w, size_t pos)
+{
+    for (; pos < w->map.nfetch; pos++) {
+        struct wserver *srv = &w->servers[w->map.fetch_order[pos]];
+        /* Away, or every queue was empty and none has woken its peek since. */
+        if (!srv->up || all_peeks_armed(w, srv)) continue;
+        w->fetch_pos = pos;
+        send_fetch(w, srv);
+        return true;
+    }
+    return false;
 }
 
 void fetch_request(struct worker *w)
@@ -122,29 +153,28 @@ void fetch_on_prepare(struct worker *w)
     if (!w->want_fetch || w->fetching || !w->ready || w->mode != WM_RUN) return;
     if (free_slots(w) <= 0 || w->unacked >= unacked_limit(w)) return;
     w->want_fetch = false;
-    /* Every queue was empty and none has woken its peek since: nothing to take. */
-    if (all_peeks_armed(w)) return;
-    send_fetch(w);
+    fetch_from(w, 0);
 }
 
 static void peek_done(redisAsyncContext *c, void *r, void *priv)
 {
-    struct worker *w = c->data;
+    struct worker *w = conn_worker(c);
     size_t i = (size_t)(intptr_t)priv;
     redisReply *reply = r;
     if (!reply) return;
     w->peek_armed[i] = false;
     if (reply->type == REDIS_REPLY_ERROR) {
-        worker_fatal_redis(w, "BLMOVE wake-up", reply->str);
+        worker_fatal_redis_on(c, "BLMOVE wake-up", reply->str);
         return;
     }
     fetch_request(w);
 }
 
-void fetch_arm_peeks(struct worker *w)
+void fetch_arm_peeks(struct worker *w, const struct wserver *srv)
 {
     if (w->mode != WM_RUN) return;
-    for (size_t i = 0; i < w->cfg->nqueues; i++) {
+    for (size_t k = 0; k < srv->nq; k++) {
+        size_t i = srv->queues[k];
         if (w->peek_armed[i]) continue;
         w->peek_armed[i] = true;
         redisAsyncCommand(w->peek[i], peek_done, (void *)(intptr_t)i, "BLMOVE %s %s RIGHT RIGHT 0",

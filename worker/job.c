@@ -1,7 +1,9 @@
-/* The life of one job (see job.h). */
+/* The life of one job (see job.h). Every command about a job goes to its queue's server
+ * (queue_cmd): result record, reply_to, unique key, ack, retry and dead entry. */
 #include "job.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,8 @@ struct ack {
     bool waiting;          /* redis_wait: its result's WAIT has not answered yet */
     bool dropped;          /* storing failed while waiting: the WAIT reply frees it */
     struct ack *next_wait; /* the results one WAIT covers */
+    bool lost;             /* its server's connection broke before the result was stored */
+    uint32_t epoch;        /* of its server when the job was fetched (servers.c) */
     enum { ACK_REMOVE, ACK_RETRY, ACK_BURY } kind;
     struct buf next; /* ACK_RETRY: the next attempt's envelope; ACK_BURY: the dead entry */
     int64_t due;     /* ACK_RETRY: when the next attempt is due (ms) */
@@ -54,12 +58,14 @@ static void ack_done(redisAsyncContext *c, void *r, void *priv)
 {
     struct worker *w = priv;
     redisReply *reply = r;
-    if (!reply) return; /* connection gone: the supervisor requeues what is left */
-    if (reply->type == REDIS_REPLY_ERROR) log_error("acknowledging a job failed: %s", reply->str);
+    /* No reply: the connection is gone and the job stays in flight, to be put back by
+     * the supervisor (home lost: this worker exits) or by this worker (a shard came back). */
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        log_error("acknowledging a job failed: %s", reply->str);
     w->unacked--;
-    worker_job_released(w);
-    if (reply->type == REDIS_REPLY_ERROR && redis_error_is_failover(reply->str))
-        worker_fatal_redis(w, "acknowledging a job", reply->str);
+    if (!w->exit_code) worker_job_released(w);
+    if (reply && reply->type == REDIS_REPLY_ERROR && redis_error_is_failover(reply->str))
+        worker_fatal_redis_on(c, "acknowledging a job", reply->str);
 }
 
 /* EVAL, not EVALSHA, for the scripts: retries and burials are rare next to plain acks,
@@ -67,38 +73,39 @@ static void ack_done(redisAsyncContext *c, void *r, void *priv)
 /* The per-job commands go out as argv: no format-string parsing (docs/performance.md).
  * A length of CSTR means "a NUL-terminated string". */
 #define CSTR ((size_t)-1)
-static void send_argv(struct worker *w, redisCallbackFn *cb, void *priv, int argc,
-                      const char **argv, const size_t *lens)
+static int send_argv(redisAsyncContext *c, redisCallbackFn *cb, void *priv, int argc,
+                     const char **argv, const size_t *lens)
 {
     size_t computed[8];
     for (int i = 0; i < argc; i++)
         computed[i] = lens[i] == CSTR ? strlen(argv[i]) : lens[i];
-    redisAsyncCommandArgv(w->cmd, cb, priv, argc, argv, computed);
+    return redisAsyncCommandArgv(c, cb, priv, argc, argv, computed);
 }
 
-static void ack_send(struct ack *a)
+/* REDIS_OK when the ack's command is on its way (ack_done will run). */
+static int ack_send(struct ack *a)
 {
     struct worker *w = a->w;
     const char *ik = w->inflight_key[a->qidx], *q = w->cfg->queues[a->qidx];
+    redisAsyncContext *c = queue_cmd(w, a->qidx);
     char k[FAC_KEY_MAX], ch[FAC_KEY_MAX], n[24];
     switch (a->kind) {
     case ACK_REMOVE:
-        send_argv(w, ack_done, w, 4, (const char *[]){"LREM", ik, "-1", a->raw},
-                  (const size_t[]){CSTR, CSTR, CSTR, a->raw_len});
-        break;
+        return send_argv(c, ack_done, w, 4, (const char *[]){"LREM", ik, "-1", a->raw},
+                         (const size_t[]){CSTR, CSTR, CSTR, a->raw_len});
     case ACK_RETRY:
         snprintf(n, sizeof n, "%lld", (long long)a->due);
-        redisAsyncCommand(w->cmd, ack_done, w, "EVAL %s 2 %s %s %b %b %s %s", script_retry.src, ik,
-                          key_delayed(k, w->cfg->prefix, q), a->raw, a->raw_len, a->next.data,
-                          a->next.len, n, key_global(ch, FAC_CHAN_WAKE, w->cfg->prefix));
-        break;
+        return redisAsyncCommand(c, ack_done, w, "EVAL %s 2 %s %s %b %b %s %s", script_retry.src,
+                                 ik, key_delayed(k, w->cfg->prefix, q), a->raw, a->raw_len,
+                                 a->next.data, a->next.len, n,
+                                 key_global(ch, FAC_CHAN_WAKE, w->cfg->prefix));
     case ACK_BURY:
         snprintf(n, sizeof n, "%lld", (long long)w->cfg->dead_max);
-        redisAsyncCommand(w->cmd, ack_done, w, "EVAL %s 2 %s %s %b %b dead %s append",
-                          script_move.src, ik, key_dead(k, w->cfg->prefix, q), a->raw, a->raw_len,
-                          a->next.data, a->next.len, n);
-        break;
+        return redisAsyncCommand(c, ack_done, w, "EVAL %s 2 %s %s %b %b dead %s append",
+                                 script_move.src, ik, key_dead(k, w->cfg->prefix, q), a->raw,
+                                 a->raw_len, a->next.data, a->next.len, n);
     }
+    return REDIS_ERR;
 }
 
 static void ack_free(struct ack *a)
@@ -108,11 +115,20 @@ static void ack_free(struct ack *a)
     free(a);
 }
 
+/* Sends the ack once the result is stored, the audit row durable and (redis_wait) the
+ * WAIT answered. An ack whose server was lost since its job was fetched is not sent:
+ * the job is still in flight there and goes back to its queue (servers.c). */
 static void ack_try(struct ack *a)
 {
     if (!a->stored || !a->durable || a->waiting) return;
-    ack_send(a);
+    struct worker *w = a->w;
+    const struct wserver *srv = &w->servers[w->map.queue_server[a->qidx]];
+    bool sent = !a->lost && a->epoch == srv->epoch && srv->cmd && ack_send(a) == REDIS_OK;
     ack_free(a);
+    if (!sent) {
+        w->unacked--;
+        worker_job_released(w);
+    }
 }
 
 /* The replicas confirmed (or the timeout passed): their acks may go out. Too few
@@ -122,7 +138,7 @@ static void wait_done(redisAsyncContext *c, void *r, void *priv)
 {
     redisReply *reply = r;
     if (!reply) return; /* connection gone: the supervisor requeues what is left */
-    struct worker *w = c->data;
+    struct worker *w = conn_worker(c);
     int64_t want = w->cfg->redis_wait.replicas;
     if (reply->type != REDIS_REPLY_INTEGER || reply->integer < want) {
         w->waits_short++;
@@ -164,6 +180,7 @@ static struct ack *ack_new(struct job *j)
     a->qidx = j->qidx;
     a->raw = j->raw;
     a->raw_len = j->raw_len;
+    a->epoch = j->w->servers[j->w->map.queue_server[j->qidx]].epoch;
     j->raw = NULL;
     j->w->unacked++;
     return a;
@@ -173,7 +190,11 @@ static void result_stored(redisAsyncContext *c, void *r, void *priv)
 {
     struct ack *a = priv;
     redisReply *reply = r;
-    if (!reply) return;
+    if (!reply) { /* its server is gone: the ack is dropped once the audit lets go of it */
+        a->lost = a->stored = true;
+        ack_try(a);
+        return;
+    }
     if (reply->type == REDIS_REPLY_ERROR) {
         /* Not acknowledged: the job stays in flight and runs again after this worker. */
         log_error("storing a result failed: %s; the job stays in flight", reply->str);
@@ -184,7 +205,7 @@ static void result_stored(redisAsyncContext *c, void *r, void *priv)
         else
             ack_free(a);
         if (redis_error_is_failover(reply->str))
-            worker_fatal_redis(w, "storing a result", reply->str);
+            worker_fatal_redis_on(c, "storing a result", reply->str);
         return;
     }
     a->stored = true;
@@ -213,28 +234,31 @@ static struct ack *store_result(struct job *j, const struct buf *rec)
 {
     struct worker *w = j->w;
     const struct envelope *e = &j->env;
+    redisAsyncContext *c = queue_cmd(w, j->qidx);
     char k[FAC_KEY_MAX];
     struct ack *a = ack_new(j);
     if (e->deduplicate)
-        redisAsyncCommand(w->cmd, log_reply_error, "DEL unique", "DEL %s",
+        redisAsyncCommand(c, log_reply_error, "DEL unique", "DEL %s",
                           key_unique(k, w->cfg->prefix, e->id.p, e->id.n));
     char ttl[24] = "";
     fmt_i64(ttl, (int64_t)w->cfg->result_ttl);
-    send_argv(w, result_stored, a, 5,
+    send_argv(c, result_stored, a, 5,
               (const char *[]){"SET", key_result(k, w->cfg->prefix, e->id.p, e->id.n), rec->data,
                                "EX", ttl},
               (const size_t[]){CSTR, CSTR, rec->len, CSTR, CSTR});
     if (e->reply_to.n) {
         char rttl[24] = "";
         fmt_i64(rttl, (int64_t)w->cfg->reply_ttl);
-        send_argv(w, log_reply_error, "LPUSH reply_to", 3,
+        send_argv(c, log_reply_error, "LPUSH reply_to", 3,
                   (const char *[]){"LPUSH", e->reply_to.p, rec->data},
                   (const size_t[]){CSTR, e->reply_to.n, rec->len});
-        send_argv(w, log_reply_error, "EXPIRE reply_to", 3,
+        send_argv(c, log_reply_error, "EXPIRE reply_to", 3,
                   (const char *[]){"EXPIRE", e->reply_to.p, rttl},
                   (const size_t[]){CSTR, e->reply_to.n, CSTR});
     }
-    if (w->cfg->redis_wait.replicas) { /* one WAIT before the loop blocks covers them all */
+    /* One WAIT before the loop blocks covers them all; it is sent on home, whose Sentinel
+     * setup redis_wait is part of, so it covers home's queues only (docs/sharding.md). */
+    if (w->cfg->redis_wait.replicas && w->map.queue_server[j->qidx] == SHARD_HOME) {
         a->waiting = true;
         a->next_wait = w->wait_list;
         w->wait_list = a;
@@ -263,11 +287,12 @@ static void bury(struct job *j, const char *type, const char *reason)
                                 .worker = w->wid};
         record_pack_result(&rec, &rr);
         char k[FAC_KEY_MAX];
-        redisAsyncCommand(w->cmd, log_reply_error, "SET result", "SET %s %b EX %lld",
+        redisAsyncContext *c = queue_cmd(w, j->qidx);
+        redisAsyncCommand(c, log_reply_error, "SET result", "SET %s %b EX %lld",
                           key_result(k, w->cfg->prefix, j->env.id.p, j->env.id.n), rec.data,
                           rec.len, (long long)w->cfg->result_ttl);
         if (j->env.reply_to.n)
-            redisAsyncCommand(w->cmd, log_reply_error, "LPUSH reply_to", "LPUSH %b %b",
+            redisAsyncCommand(c, log_reply_error, "LPUSH reply_to", "LPUSH %b %b",
                               j->env.reply_to.p, (size_t)j->env.reply_to.n, rec.data, rec.len);
         buf_free(&rec);
     }
@@ -333,11 +358,15 @@ static void ack_bury_exhausted(struct job *j, struct ack *a, const struct attemp
     log_warn("job id=%.*s moved to the dead list: %s", (int)j->env.id.n, j->env.id.p, reason);
 }
 
-/* The job is final and canceled: its pending cancel is done. */
+/* The job is final and canceled: its pending cancel is done (fac-ctl cancel added it on
+ * every server). */
 static void forget_cancel(struct job *j)
 {
-    redisAsyncCommand(j->w->cmd, log_reply_error, "ZREM canceled", "ZREM %s %b", j->w->canceled_key,
-                      j->env.id.p, (size_t)j->env.id.n);
+    struct worker *w = j->w;
+    for (size_t s = 0; s < w->map.nservers; s++)
+        if (w->servers[s].cmd)
+            redisAsyncCommand(w->servers[s].cmd, log_reply_error, "ZREM canceled", "ZREM %s %b",
+                              w->canceled_key, j->env.id.p, (size_t)j->env.id.n);
 }
 
 /* Result record + audit row for an outcome; then the slot is free for the next job. */
@@ -636,26 +665,35 @@ void job_start(struct worker *w, int qidx, const char *raw, size_t len)
     j->cancel_hit = false;
     if (w->cancels_pending) {
         j->checks++;
-        redisAsyncCommand(w->cmd, cancel_checked, j, "ZSCORE %s %b", w->canceled_key, j->env.id.p,
-                          (size_t)j->env.id.n);
+        redisAsyncCommand(queue_cmd(w, qidx), cancel_checked, j, "ZSCORE %s %b", w->canceled_key,
+                          j->env.id.p, (size_t)j->env.id.n);
     }
     if (j->env.attempt > 0) {
         char k[FAC_KEY_MAX];
         j->checks++;
-        redisAsyncCommand(w->cmd, recheck_done, j, "GET %s",
+        redisAsyncCommand(queue_cmd(w, qidx), recheck_done, j, "GET %s",
                           key_result(k, w->cfg->prefix, j->env.id.p, j->env.id.n));
     }
     check_done(j);
 }
 
-void job_abort_all(struct worker *w)
+static bool on_server(const struct job *j, size_t server)
 {
+    return server == SIZE_MAX || j->w->map.queue_server[j->qidx] == server;
+}
+
+/* Aborts the jobs of one server (SIZE_MAX: of all); returns how many. */
+static int abort_jobs(struct worker *w, size_t server)
+{
+    int n = 0;
     /* Waiting jobs first, so that ending a running one starts none of them. */
     for (int64_t i = 0; i < w->cfg->concurrency; i++)
-        if (w->jobs[i].state == J_WAIT) gate_remove(w, &w->jobs[i]);
+        if (w->jobs[i].state == J_WAIT && on_server(&w->jobs[i], server))
+            gate_remove(w, &w->jobs[i]);
     for (int64_t i = 0; i < w->cfg->concurrency; i++) {
         struct job *j = &w->jobs[i];
-        if (j->state == J_FREE) continue;
+        if (j->state == J_FREE || !on_server(j, server)) continue;
+        n++;
         if (j->state == J_RUN) {
             ev_timer_stop(w->loop, &j->timeout);
             j->ex->cancel(&j->call);
@@ -664,4 +702,15 @@ void job_abort_all(struct worker *w)
                  (int)j->env.id.n, j->env.id.p);
         release(j);
     }
+    return n;
+}
+
+void job_abort_all(struct worker *w)
+{
+    abort_jobs(w, SIZE_MAX);
+}
+
+int job_abort_server(struct worker *w, size_t server)
+{
+    return abort_jobs(w, server);
 }

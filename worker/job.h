@@ -62,6 +62,8 @@ void job_finish_cached(struct job *j, const msgpack_object *result);
 /* Cancels every running job without acknowledging it: it stays in the in-flight list and
  * the supervisor puts it back on its queue when this worker exits. */
 void job_abort_all(struct worker *w);
+/* The same for the jobs of one server (a lost queue shard); returns how many. */
+int job_abort_server(struct worker *w, size_t server);
 /* The audit batcher's durable callback: acknowledges the jobs of a flushed batch. */
 void job_audit_durable(void *ud, void **tokens, size_t n);
 /* Cancels the job with this id if this worker holds it: a running one stops like a

@@ -26,6 +26,7 @@
 #include "notify.h"
 #include "redis.h"
 #include "requeue.h"
+#include "shard.h"
 #include "rss.h"
 #include "schedchild.h"
 #include "scripts.h"
@@ -69,10 +70,9 @@ struct supervisor {
     bool boot_failed;
     int failures;
     int64_t next_spawn_ms;
-    struct redis_target rt;
-    redisContext *redis;
-    int64_t redis_retry_ms;
-    int64_t master_check_ms; /* Sentinel: when to ask again whether the master moved */
+    struct shard_map map;     /* which server each queue lives on */
+    struct shard_conns conns; /* one synchronous connection per server */
+    int64_t master_check_ms;  /* Sentinel: when to ask again whether home's master moved */
     struct pending_requeue pending[MAX_PENDING];
     size_t npending;
     struct sched_child sched;
@@ -84,25 +84,23 @@ struct supervisor {
     struct metrics *metrics; /* NULL: off */
 };
 
-/* ---- Redis (synchronous; only for requeues) ---- */
+/* ---- Redis (synchronous: requeues, heartbeat, depths) ---- */
+
+/* A server's connection, or NULL while it is away (retried once a second). */
+static redisContext *sup_redis_at(struct supervisor *s, size_t server)
+{
+    char err[1400];
+    redisContext *c = shard_conn(&s->conns, server, NULL, err, sizeof err);
+    if (!c && err[0]) log_warn("%s; retrying in 1 s", err);
+    return c;
+}
 
 static redisContext *sup_redis(struct supervisor *s)
 {
-    if (s->redis && !s->redis->err && !redis_master_moved(&s->rt, s->redis, &s->master_check_ms))
-        return s->redis;
-    if (s->redis) {
-        redisFree(s->redis);
-        s->redis = NULL;
-    }
-    if (mono_ms() < s->redis_retry_ms) return NULL;
-    enum redis_connect_status st;
-    char err[1400];
-    s->redis = redis_connect_sync(&s->rt, 2.0, &st, err, sizeof err);
-    if (!s->redis) {
-        s->redis_retry_ms = mono_ms() + 1000;
-        log_warn("%s; retrying in 1 s", err);
-    }
-    return s->redis;
+    redisContext *c = s->conns.c[SHARD_HOME];
+    if (c && !c->err && redis_master_moved(&s->map.servers[SHARD_HOME], c, &s->master_check_ms))
+        shard_conn_drop(&s->conns, SHARD_HOME); /* reconnect through the sentinels */
+    return sup_redis_at(s, SHARD_HOME);
 }
 
 static void sup_requeue_pending(struct supervisor *s)
@@ -113,10 +111,9 @@ static void sup_requeue_pending(struct supervisor *s)
         struct pending_requeue *p = &s->pending[0];
         struct requeue_stats st;
         char err[1024];
-        if (requeue_worker(c, s->cfg, p->wid, p->crashed, &st, err, sizeof err)) {
+        if (requeue_worker(&s->conns, s->cfg, p->wid, p->crashed, &st, err, sizeof err)) {
             log_warn("%s; will retry", err);
-            redisFree(s->redis);
-            s->redis = NULL;
+            shard_conns_check(&s->conns);
             return;
         }
         if (st.requeued || st.dead)
@@ -135,7 +132,7 @@ static void sup_heartbeat(struct supervisor *s, bool leaving)
     int64_t now = mono_ms();
     if (!leaving && now < s->next_beat_ms) return;
     s->next_beat_ms = now + HEARTBEAT_MS;
-    redisContext *c = leaving ? s->redis : sup_redis(s);
+    redisContext *c = leaving ? s->conns.c[SHARD_HOME] : sup_redis(s);
     if (!c || c->err) return;
     char k[FAC_KEY_MAX];
     key_global(k, FAC_KEY_SUPERVISORS, s->cfg->prefix);
@@ -184,7 +181,8 @@ static void sup_spawn_worker(struct supervisor *s)
         setpgid(0, 0); /* terminal signals reach the supervisor only; it forwards them */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != s->pid) _exit(FAC_EXIT_CRASH);
-        if (s->redis) close(s->redis->fd);
+        for (size_t k = 0; k < s->map.nservers; k++)
+            if (s->conns.c[k]) close(s->conns.c[k]->fd);
         metrics_after_fork(s->metrics);
         log_set_role("wrk");
         exit(worker_main(s->cfg, s->shm, i));
@@ -403,16 +401,13 @@ static void sup_read_depths(struct supervisor *s)
     if (now - s->depths_at_ms < 2000) return;
     s->depths_at_ms = now;
     s->queue_depths[0] = '\0';
-    redisContext *c = sup_redis(s);
-    if (!c) return;
     char k[FAC_KEY_MAX];
-    for (size_t i = 0; i < s->cfg->nqueues; i++)
-        redisAppendCommand(c, "LLEN %s", key_ready(k, s->cfg->prefix, s->cfg->queues[i]));
     size_t n = 0;
-    for (size_t i = 0; i < s->cfg->nqueues; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK) return;
-        if (r->type == REDIS_REPLY_INTEGER && n < sizeof s->queue_depths)
+    for (size_t i = 0; i < s->cfg->nqueues; i++) { /* each on its own server */
+        redisContext *c = sup_redis_at(s, s->map.queue_server[i]);
+        redisReply *r =
+            c ? redisCommand(c, "LLEN %s", key_ready(k, s->cfg->prefix, s->cfg->queues[i])) : NULL;
+        if (r && r->type == REDIS_REPLY_INTEGER && n < sizeof s->queue_depths)
             n += (size_t)snprintf(s->queue_depths + n, sizeof s->queue_depths - n, "%s%s=%lld",
                                   n ? " " : "", s->cfg->queues[i], r->integer);
         freeReplyObject(r);
@@ -463,8 +458,8 @@ static void sup_reload(struct supervisor *s)
         log_error("reload refused, keeping the running config: %s", err);
         return;
     }
-    struct redis_target nt;
-    if (config_redis_target(nc, &nt, err, sizeof err)) {
+    struct shard_map nm;
+    if (shard_map_build(nc, &nm, err, sizeof err)) {
         log_error("reload refused, keeping the running config: %s", err);
         config_free(nc);
         return;
@@ -476,11 +471,10 @@ static void sup_reload(struct supervisor *s)
     config_free(s->cfg);
     s->cfg = nc;
     s->target = s->cli_workers ? s->cli_workers : (int)nc->workers;
-    if (memcmp(&nt, &s->rt, sizeof nt) != 0) {
-        if (s->redis) redisFree(s->redis);
-        s->redis = NULL;
-        s->rt = nt;
-    }
+    shard_conns_close(&s->conns); /* the servers or the queues on them may have changed */
+    shard_map_free(&s->map);
+    s->map = nm;
+    shard_conns_init(&s->conns, &s->map, 2.0, 1000);
     s->gen++;
     notify_reloading(&s->notify);
     s->boot_failed = false;
@@ -550,20 +544,23 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
     sigprocmask(SIG_BLOCK, &set, NULL);
 
     char err[1400];
-    if (config_redis_target(cfg, &s->rt, err, sizeof err)) {
+    if (shard_map_build(cfg, &s->map, err, sizeof err)) {
         log_error("%s: %s", cfg->path ? cfg->path : "config", err);
         return FAC_EXIT_BOOT;
     }
-    enum redis_connect_status st;
-    s->redis = redis_connect_sync(&s->rt, 2.0, &st, err, sizeof err);
-    if (st == REDIS_CONNECT_AUTH) {
-        log_error("%s", err);
-        return FAC_EXIT_BOOT;
-    }
-    if (!s->redis)
+    shard_conns_init(&s->conns, &s->map, 2.0, 1000);
+    bool all_up = true;
+    for (size_t i = 0; i < s->map.nservers; i++) {
+        enum redis_connect_status st;
+        if (shard_conn(&s->conns, i, &st, err, sizeof err)) continue;
+        if (st == REDIS_CONNECT_AUTH) {
+            log_error("%s", err);
+            return FAC_EXIT_BOOT;
+        }
         log_warn("%s; starting workers anyway (they retry with backoff)", err);
-    else if (requeue_orphans(s->redis, cfg, err, sizeof err) < 0)
-        log_warn("%s", err);
+        all_up = false;
+    }
+    if (all_up && requeue_orphans(&s->conns, cfg, err, sizeof err) < 0) log_warn("%s", err);
 
     s->shm = mmap(NULL, sizeof *s->shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (s->shm == MAP_FAILED) {
@@ -572,17 +569,19 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
     }
     s->metrics = metrics_start(cfg, s->shm); /* after sigprocmask: its thread blocks them too */
     char where[1200];
-    log_info("fac-worker %s: %d workers x %lld concurrency, redis %s, prefix %s", "0.1.0",
+    log_info("fac-worker %s: %d workers x %lld concurrency, redis %s%s, prefix %s", "0.1.0",
              s->target, (long long)cfg->concurrency,
-             redis_target_display(&s->rt, where, sizeof where), cfg->prefix);
+             shard_display(&s->map, SHARD_HOME, where, sizeof where),
+             s->map.nservers > 1 ? " (+ queue shards)" : "", cfg->prefix);
     for (;;) {
+        shard_conns_check(&s->conns); /* a lost connection is remade on its next use */
         sup_reap(s);
         sup_requeue_pending(s);
         if ((s->stopping || s->boot_failed) && count_alive(s) == 0 && !s->sched.pid) break;
         sup_check_workers(s);
         sup_maintain(s);
         schedchild_maintain(&s->sched, s->cfg, s->stopping || s->boot_failed,
-                            s->redis ? s->redis->fd : -1);
+                            s->conns.c[SHARD_HOME] ? s->conns.c[SHARD_HOME]->fd : -1);
         sup_heartbeat(s, false);
         sup_notify(s);
         if (metrics_due(s->metrics)) metrics_refresh(s->metrics, sup_redis(s));
@@ -598,7 +597,8 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
     sup_heartbeat(s, true);
     int rc = s->boot_failed && !s->stopping ? FAC_EXIT_BOOT : FAC_EXIT_OK;
     metrics_stop(s->metrics);
-    if (s->redis) redisFree(s->redis);
+    shard_conns_close(&s->conns);
+    shard_map_free(&s->map);
     config_free(s->cfg);
     return rc;
 }

@@ -6,7 +6,6 @@
  */
 #include "worker.h"
 
-#include <hiredis/adapters/libev.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,16 +37,27 @@ static const char *state_name(const struct worker *w)
     return names[st];
 }
 
-void worker_fatal_redis(struct worker *w, const char *what, const char *why)
+static void fatal_redis(struct worker *w, const char *where, const char *what, const char *why)
 {
     if (w->exit_code) return;
-    char where[1200];
     log_error("lost Redis at %s during %s: %s; exiting so the supervisor restarts this worker "
               "(held jobs stay in flight and are requeued)",
-              redis_target_display(&w->target, where, sizeof where), what, why);
+              where, what, why);
     w->exit_code = FAC_EXIT_REDIS;
     job_abort_all(w);
     ev_break(w->loop, EVBREAK_ALL);
+}
+
+void worker_fatal_redis(struct worker *w, const char *what, const char *why)
+{
+    char where[1200];
+    fatal_redis(w, shard_display(&w->map, SHARD_HOME, where, sizeof where), what, why);
+}
+
+void worker_fatal_redis_on(const redisAsyncContext *c, const char *what, const char *why)
+{
+    char where[1200];
+    fatal_redis(conn_worker(c), worker_conn_where(c, where, sizeof where), what, why);
 }
 
 void worker_begin_stop(struct worker *w, enum worker_mode mode, const char *reason)
@@ -143,87 +153,19 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     if (w->ready) heartbeat_write(w);
 }
 
-/* ---- connections ---- */
-
-static void on_boot_reply(redisAsyncContext *c, void *r, void *priv)
+/* Home is up (servers.c): register and start fetching. */
+void worker_home_ready(struct worker *w)
 {
-    struct worker *w = c->data;
-    redisReply *reply = r;
-    const char *what = priv;
-    if (!reply) return;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        char where[1200];
-        redis_target_display(&w->target, where, sizeof where);
-        if (redis_error_is_auth(reply->str)) {
-            log_error("Redis at %s refused this worker's %s (%.80s): check the password in the "
-                      "redis URL or redis_password_file",
-                      where, what, reply->str);
-            w->exit_code = FAC_EXIT_BOOT;
-        } else {
-            log_error("Redis at %s: %s failed: %.200s", where, what, reply->str);
-            w->exit_code = FAC_EXIT_REDIS;
-        }
-        ev_break(w->loop, EVBREAK_ALL);
-        return;
-    }
-    if (strcmp(what, "SELECT") == 0) worker_conn_booted(w); /* the last boot command */
-}
-
-/* cmd, one peek per queue and the cancel subscription */
-void worker_conn_booted(struct worker *w)
-{
-    if (++w->connected < 2 + (int)w->cfg->nqueues) return;
+    if (w->ready) return;
     w->ready = true;
     if (w->mode != WM_QUIET) return; /* told to stop while booting */
     int32_t quiet = shm_load(&w->shm->quiet);
     w->mode = quiet ? WM_QUIET : WM_RUN;
     set_state(w, quiet ? WS_QUIET : WS_READY);
     heartbeat_write(w);
-    log_info("worker %s ready: queues=%zu concurrency=%lld%s", w->wid, w->cfg->nqueues,
-             (long long)w->cfg->concurrency, quiet ? " (quiet)" : "");
+    log_info("worker %s ready: queues=%zu servers=%zu concurrency=%lld%s", w->wid, w->cfg->nqueues,
+             w->map.nservers, (long long)w->cfg->concurrency, quiet ? " (quiet)" : "");
     fetch_request(w);
-}
-
-static void on_connect(const redisAsyncContext *c, int status)
-{
-    struct worker *w = c->data;
-    if (status != REDIS_OK && !w->exit_code) {
-        char where[1200];
-        log_error("cannot connect to Redis at %s: %s",
-                  redis_target_display(&w->target, where, sizeof where), c->errstr);
-        w->exit_code = FAC_EXIT_REDIS;
-        ev_break(w->loop, EVBREAK_ALL);
-    }
-}
-
-static void on_disconnect(const redisAsyncContext *c, int status)
-{
-    struct worker *w = c->data;
-    worker_fatal_redis(w, "a connection", c->errstr[0] ? c->errstr : "closed by the server");
-}
-
-redisAsyncContext *worker_conn_open(struct worker *w, const char *name, bool pubsub)
-{
-    const struct redis_target *t = &w->target;
-    redisAsyncContext *c =
-        t->path[0] ? redisAsyncConnectUnix(t->path) : redisAsyncConnect(t->host, t->port);
-    if (!c || c->err) {
-        char where[1200];
-        log_error("cannot connect to Redis at %s: %s", redis_target_display(t, where, sizeof where),
-                  c ? c->errstr : "out of memory");
-        return NULL;
-    }
-    c->data = w;
-    redisLibevAttach(w->loop, c);
-    redisAsyncSetConnectCallback(c, on_connect);
-    redisAsyncSetDisconnectCallback(c, on_disconnect);
-    const char *argv[3];
-    size_t lens[3];
-    int argc = redis_auth_argv(t, argv, lens);
-    if (argc) redisAsyncCommandArgv(c, on_boot_reply, "credentials", argc, argv, lens);
-    redisAsyncCommand(c, on_boot_reply, "CLIENT SETNAME", "CLIENT SETNAME fac-%s-%s", name, w->wid);
-    if (!pubsub) redisAsyncCommand(c, on_boot_reply, "SELECT", "SELECT %d", t->db);
-    return c;
 }
 
 /* ---- signals ---- */
@@ -291,17 +233,14 @@ static void install_signals(struct worker *w)
 static int pin_master(struct worker *w)
 {
     char err[1400];
-    struct redis_target t;
-    if (config_redis_target(w->cfg, &t, err, sizeof err)) {
-        log_error("%s", err);
-        return FAC_EXIT_BOOT;
-    }
+    struct redis_target t = w->map.servers[SHARD_HOME]; /* lib/shard.c built it */
     int64_t give_up = mono_ms() + PIN_MASTER_TRY_MS;
     int asked = 0;
     for (;;) {
         enum redis_connect_status st = redis_target_pin(&t, 2.0, &w->target, err, sizeof err);
         if (st == REDIS_CONNECT_OK) {
             w->via = t;
+            w->map.servers[SHARD_HOME] = w->target; /* every home connection: this master */
             return 0;
         }
         if (st == REDIS_CONNECT_AUTH || mono_ms() >= give_up || w->mode != WM_QUIET) {
@@ -317,7 +256,11 @@ static int pin_master(struct worker *w)
 static int worker_init(struct worker *w)
 {
     const struct fac_config *cfg = w->cfg;
-    char err[512];
+    char err[1400];
+    if (shard_map_build(cfg, &w->map, err, sizeof err)) {
+        log_error("%s", err);
+        return FAC_EXIT_BOOT;
+    }
     int rc = pin_master(w);
     if (rc) return rc;
     w->audit = audit_open(cfg, w->loop, job_audit_durable, w, err, sizeof err);
@@ -326,6 +269,17 @@ static int worker_init(struct worker *w)
         return FAC_EXIT_BOOT;
     }
     size_t nq = cfg->nqueues;
+    w->servers = calloc(w->map.nservers, sizeof *w->servers);
+    for (size_t s = 0; s < w->map.nservers; s++) {
+        struct wserver *srv = &w->servers[s];
+        srv->w = w;
+        srv->index = s;
+        srv->queues = calloc(nq, sizeof *srv->queues);
+        ev_init(&srv->reconnect, server_reconnect_due);
+        srv->reconnect.data = srv;
+        for (size_t i = 0; i < nq; i++)
+            if (w->map.queue_server[i] == s) srv->queues[srv->nq++] = i;
+    }
     w->ready_key = calloc(nq, sizeof *w->ready_key);
     w->inflight_key = calloc(nq, sizeof *w->inflight_key);
     w->peek = calloc(nq, sizeof *w->peek);
@@ -351,11 +305,12 @@ static int worker_init(struct worker *w)
         log_error("%s", err);
         return FAC_EXIT_BOOT;
     }
-    if (!(w->cmd = worker_conn_open(w, "cmd", false))) return FAC_EXIT_REDIS;
-    redisAsyncCommand(w->cmd, on_boot_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", script_fetch.src);
-    for (size_t i = 0; i < nq; i++)
-        if (!(w->peek[i] = worker_conn_open(w, cfg->queues[i], false))) return FAC_EXIT_REDIS;
-    if (!(w->cancel_sub = cancel_open(w))) return FAC_EXIT_REDIS;
+    servers_boot(w);
+    if (server_connect(&w->servers[SHARD_HOME])) return FAC_EXIT_REDIS;
+    w->cmd = w->servers[SHARD_HOME].cmd;
+    for (size_t s = 1; s < w->map.nservers; s++) /* a shard away now is retried, not fatal */
+        if (server_connect(&w->servers[s]))
+            server_lost(&w->servers[s], NULL, "connect", "no connection could be started");
     sentinel_watch_start(w);
     return 0;
 }

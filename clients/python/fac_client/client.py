@@ -3,6 +3,7 @@ project's enqueue script, waits for result records, and finds or cancels a job t
 fac-ctl status and fac-ctl cancel do (same keys, same search order, same states)."""
 
 import datetime
+import json
 import os
 import time
 from pathlib import Path
@@ -92,6 +93,16 @@ def _sentinel_master(url, sentinels, master, sentinel_password, socket_timeout):
     return sentinel.master_for(master, socket_timeout=socket_timeout, **conn_kw)
 
 
+def _read_password(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read().rstrip("\r\n")
+
+
+def _connect(url, password_file=None):
+    kw = {"password": _read_password(password_file)} if password_file else {}
+    return redis_lib.Redis.from_url(url, **kw)
+
+
 class Client:
     """redis: a redis.Redis; url: a Redis URL; neither: Frappe's queue Redis inside
     Frappe, else redis://127.0.0.1:11000/0 (a bench's redis_queue). prefix and queues
@@ -99,10 +110,16 @@ class Client:
     sentinels ("host:port" list) and master: find the master through Redis Sentinel
     (the pool's redis_sentinels and redis_master); url then gives user, password, db.
     wait_replicas (and wait_timeout_ms): each enqueue WAITs for that many replicas and
-    raises FacNotReplicated (the job is enqueued) when fewer confirm in time."""
+    raises FacNotReplicated (the job is enqueued) when fewer confirm in time (jobs of the
+    main server's queues: redis_wait belongs to its Sentinel setup).
+
+    shards: the pool's `redis_shards` (docs/sharding.md): queue name -> a Redis URL, an
+    object {"redis": URL, "redis_password_file": PATH}, or a redis.Redis. Each job goes
+    to its queue's server, and its result and reply are read there; queues not named
+    live on the main server. Client.from_config reads all of this from the fac.json."""
 
     def __init__(self, redis=None, url=None, prefix="fac", queues=DEFAULT_QUEUES,
-                 result_ttl=600, reply_ttl=60, *, sentinels=None, master=None,
+                 result_ttl=600, reply_ttl=60, shards=None, *, sentinels=None, master=None,
                  sentinel_password=None, socket_timeout=5.0, wait_replicas=0,
                  wait_timeout_ms=100):
         frappe = frappe_module()
@@ -122,6 +139,55 @@ class Client:
         self.queues = tuple(queues)
         self.result_ttl, self.reply_ttl = result_ttl, reply_ttl
         self._enqueue = self.r.register_script(ENQUEUE_LUA)
+        self._queue_r = {}
+        self.servers = [self.r]  # the main ("home") server first, then each shard once
+        by_url = {}
+        for queue, where in (shards or {}).items():
+            if queue not in self.queues:
+                raise ValueError("shards: queue %r is not in queues (%s): add it to queues or "
+                                 "remove it from the shard map" % (queue, ", ".join(self.queues)))
+            if isinstance(where, str):
+                where = {"redis": where}
+            if isinstance(where, dict):
+                if "redis" not in where:
+                    raise ValueError("shards.%s needs \"redis\": a URL" % queue)
+                key = (where["redis"], where.get("redis_password_file"))
+                if key not in by_url:
+                    by_url[key] = _connect(where["redis"], where.get("redis_password_file"))
+                where = by_url[key]
+            if not any(where is s for s in self.servers):
+                self.servers.append(where)
+            self._queue_r[queue] = where
+
+    @classmethod
+    def from_config(cls, path="/etc/fac-worker/fac.json", **overrides):
+        """A client that matches the pool's config file: its redis (and
+        redis_password_file, or redis_sentinels, redis_master and
+        redis_sentinel_password_file), redis_wait, prefix, queues, result_ttl, reply_ttl
+        and redis_shards. Keyword arguments override what the file says."""
+        with open(path, encoding="utf-8") as f:
+            cfg = json.load(f)
+        kw = {"prefix": cfg.get("prefix", "fac"),
+              "queues": cfg.get("queues", DEFAULT_QUEUES),
+              "result_ttl": cfg.get("result_ttl", 600), "reply_ttl": cfg.get("reply_ttl", 60),
+              "shards": cfg.get("redis_shards")}
+        wait = cfg.get("redis_wait") or {}
+        kw.update(wait_replicas=wait.get("replicas", 0), wait_timeout_ms=wait.get("timeout_ms", 100))
+        if {"redis", "url", "sentinels"} & set(overrides):
+            pass
+        elif cfg.get("redis_sentinels"):
+            kw.update(url=cfg.get("redis"), sentinels=cfg["redis_sentinels"],
+                      master=cfg.get("redis_master"))
+            if cfg.get("redis_sentinel_password_file"):
+                kw["sentinel_password"] = _read_password(cfg["redis_sentinel_password_file"])
+        elif "redis" in cfg:
+            kw["redis"] = _connect(cfg["redis"], cfg.get("redis_password_file"))
+        kw.update(overrides)
+        return cls(**kw)
+
+    def conn(self, queue):
+        """The redis.Redis a queue lives on."""
+        return self._queue_r.get(queue, self.r)
 
     # ---- keys (docs/protocol.md "Keys") ----
     def _qkey(self, queue, what):
@@ -197,8 +263,9 @@ class Client:
                 self._key("unique", env["id"])]
         argv = [msgpack.packb(env, use_bin_type=True), due, "front" if at_front else "back",
                 UNIQUE_TTL_S if deduplicate else 0, self._key("scheduler", "wake")]
-        if not self.wait_replicas:
-            return lambda: self._enqueue(keys=keys, args=argv) == 1
+        conn = self.conn(queue)
+        if not self.wait_replicas or conn is not self.r:
+            return lambda: self._enqueue(keys=keys, args=argv, client=conn) == 1
         return lambda: self._push_and_wait(env["id"], keys, argv)
 
     def _push_and_wait(self, job_id, keys, argv):
@@ -216,10 +283,11 @@ class Client:
         (status, type, message) or FacTimeout when no result came within timeout + 5 s."""
         job_id = os.urandom(12).hex()
         reply = self._key("reply", job_id)
-        self.r.delete(reply)
+        conn = self.conn(queue)  # the worker replies on the job's server
+        conn.delete(reply)
         job_id = self.enqueue(tool, args, queue=queue, site=site, user=user, timeout=timeout,
                               job_id=job_id, reply_to=reply)
-        got = self.r.blpop([reply], timeout=int(timeout) + 5)
+        got = conn.blpop([reply], timeout=int(timeout) + 5)
         if got is None:
             raise FacTimeout("no result for job %s within %s s; it is still queued or running"
                              % (job_id, timeout))
@@ -230,9 +298,13 @@ class Client:
 
     # ---- reading ----
     def result(self, job_id):
-        """The result record (a dict), or None while the job is not final."""
-        data = self.r.get(self._key("result", job_id))
-        return _unpack(data) if data is not None else None
+        """The result record (a dict), or None while the job is not final. It is on the
+        server of the job's queue, which the id does not say: every server is asked."""
+        for server in self.servers:
+            data = server.get(self._key("result", job_id))
+            if data is not None:
+                return _unpack(data)
+        return None
 
     def status(self, job_id):
         """{"state": ...} like fac-ctl status: finished | failed | canceled (+ "record"),
@@ -248,14 +320,14 @@ class Client:
             return {"state": "canceled"}
         if any(self._in_inflight(q, job_id) for q in self.queues):
             return {"state": "running"}
-        if any(self._list_find(self._qkey(q, "ready"), job_id) for q in self.queues):
+        if any(self._list_find(q, "ready", job_id) for q in self.queues):
             return {"state": "queued"}
         for q in self.queues:
-            found = self._zset_find(self._qkey(q, "delayed"), job_id)
+            found = self._zset_find(q, job_id)
             if found:
                 return {"state": "scheduled", "queue": q, "due_at": int(found[1])}
         for q in self.queues:
-            entry = self._list_find(self._qkey(q, "dead"), job_id)
+            entry = self._list_find(q, "dead", job_id)
             if entry:
                 return {"state": "dead", "entry": _unpack(entry)}
         return {"state": "unknown"}
@@ -267,24 +339,27 @@ class Client:
             return False
         return isinstance(obj, dict) and obj.get("id") == job_id
 
-    def _list_find(self, key, job_id):
+    def _list_find(self, queue, what, job_id, key=None):
+        """Searches the queue's list `what` (or the list `key` on the queue's server)."""
+        conn, key = self.conn(queue), key or self._qkey(queue, what)
         for start in range(0, 1 << 62, 1000):
-            page = self.r.lrange(key, start, start + 999)
+            page = conn.lrange(key, start, start + 999)
             if not page:
                 return None
             for element in page:
                 if self._has_id(element, job_id):
                     return element
 
-    def _zset_find(self, key, job_id):
-        for member, due in self.r.zscan_iter(key, count=1000):
+    def _zset_find(self, queue, job_id):
+        for member, due in self.conn(queue).zscan_iter(self._qkey(queue, "delayed"), count=1000):
             if self._has_id(member, job_id):
                 return member, due
         return None
 
     def _in_inflight(self, queue, job_id):
         pattern = self._qkey(queue, "inflight:*")
-        return any(self._list_find(k, job_id) for k in self.r.scan_iter(match=pattern, count=1000))
+        return any(self._list_find(queue, None, job_id, key=k)
+                   for k in self.conn(queue).scan_iter(match=pattern, count=1000))
 
     # ---- canceling ----
     def cancel(self, job_id):
@@ -293,32 +368,34 @@ class Client:
         finalized as Canceled), "queued_or_running" (a worker will not run it, or stops
         it), "stopped" (its worker already finalized it) or "not_found" (the cancel
         waits 24 h in case the job is enqueued)."""
-        if self.r.exists(self._key("result", job_id)):
+        if self.result(job_id) is not None:
             return "ended"
         now = _now_ms()
         canceled = self._key("canceled")
-        self.r.zremrangebyscore(canceled, "-inf", now)
-        self.r.zadd(canceled, {job_id: now + CANCEL_TTL_MS})
-        self.r.publish(self._key("cancel"), job_id)
+        for server in self.servers:  # each server's fetch script looks at its own
+            server.zremrangebyscore(canceled, "-inf", now)
+            server.zadd(canceled, {job_id: now + CANCEL_TTL_MS})
+        self.r.publish(self._key("cancel"), job_id)  # every worker listens on the main server
         if self._cancel_scheduled(job_id):
-            self.r.zrem(canceled, job_id)
+            for server in self.servers:
+                server.zrem(canceled, job_id)
             return "scheduled"
-        if any(self._in_inflight(q, job_id) or self._list_find(self._qkey(q, "ready"), job_id)
+        if any(self._in_inflight(q, job_id) or self._list_find(q, "ready", job_id)
                for q in self.queues):
             return "queued_or_running"
-        if self.r.exists(self._key("result", job_id)):
+        if self.result(job_id) is not None:
             return "stopped"
         return "not_found"
 
     def _cancel_scheduled(self, job_id):
         for q in self.queues:
-            found = self._zset_find(self._qkey(q, "delayed"), job_id)
-            if found and self.r.zrem(self._qkey(q, "delayed"), found[0]) == 1:
-                self._finalize_unrun(_unpack(found[0]))
+            found = self._zset_find(q, job_id)
+            if found and self.conn(q).zrem(self._qkey(q, "delayed"), found[0]) == 1:
+                self._finalize_unrun(self.conn(q), _unpack(found[0]))
                 return True
         return False
 
-    def _finalize_unrun(self, env):
+    def _finalize_unrun(self, conn, env):
         """The Canceled record of a job that never ran, as fac-ctl writes it."""
         now = _now_ms()
         rec = msgpack.packb({
@@ -326,7 +403,7 @@ class Client:
             "error": {"type": "Canceled", "message": "canceled (fac_client) before it ran"},
             "attempt": env.get("attempt", 0), "started_at": now, "ended_at": now,
             "duration_ms": 0.0, "worker": "fac_client"}, use_bin_type=True)
-        pipe = self.r.pipeline()
+        pipe = conn.pipeline()
         pipe.set(self._key("result", env["id"]), rec, ex=self.result_ttl)
         if env.get("reply_to"):
             pipe.lpush(env["reply_to"], rec)
