@@ -29,7 +29,6 @@ struct ack {
     size_t raw_len;
     bool stored, durable;
     bool waiting;          /* redis_wait: its result's WAIT has not answered yet */
-    bool dropped;          /* storing failed while waiting: the WAIT reply frees it */
     struct ack *next_wait; /* the results one WAIT covers */
     bool lost;             /* its server's connection broke before the result was stored */
     uint32_t epoch;        /* of its server when the job was fetched (servers.c) */
@@ -156,10 +155,7 @@ static void wait_done(redisAsyncContext *c, void *r, void *priv)
     for (struct ack *a = priv, *next; a; a = next) {
         next = a->next_wait;
         a->waiting = false;
-        if (a->dropped)
-            ack_free(a);
-        else
-            ack_try(a);
+        ack_try(a);
     }
 }
 
@@ -198,14 +194,14 @@ static void result_stored(redisAsyncContext *c, void *r, void *priv)
     if (reply->type == REDIS_REPLY_ERROR) {
         /* Not acknowledged: the job stays in flight and runs again after this worker. */
         log_error("storing a result failed: %s; the job stays in flight", reply->str);
+        /* Not sent, and freed only once the audit batcher (and a WAIT) let go of it. */
         struct worker *w = a->w;
-        w->unacked--;
-        if (a->waiting)
-            a->dropped = true;
-        else
-            ack_free(a);
+        a->lost = a->stored = true;
+        ack_try(a);
         if (redis_error_is_failover(reply->str))
             worker_fatal_redis_on(c, "storing a result", reply->str);
+        else /* e.g. OOM: hand the job back through the supervisor, do not hold it */
+            worker_begin_stop(w, WM_DRAIN, "Redis refused a result write");
         return;
     }
     a->stored = true;
