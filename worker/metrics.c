@@ -22,13 +22,6 @@
 #include "metrics_http.h"
 #include "mp.h"
 
-#define REFRESH_MS 2000
-
-struct queue_snap {
-    long long depth;
-    double oldest_s; /* < 0: unknown */
-};
-
 struct metrics {
     pthread_mutex_t mu;
     const struct fac_config *cfg;
@@ -41,7 +34,6 @@ struct metrics {
     long long spool_bytes;
     struct cluster *cluster;  /* the main loop's reader state */
     struct cluster_view view; /* as of the last refresh; view.hosts NULL: not read */
-    int64_t next_refresh_ms;
     struct metrics_http *http;
 };
 
@@ -120,11 +112,6 @@ void metrics_worker_exited(struct metrics *m, int slot, enum exit_reason why)
     pthread_mutex_unlock(&m->mu);
 }
 
-bool metrics_due(struct metrics *m)
-{
-    return m && mono_ms() >= m->next_refresh_ms;
-}
-
 /* ---- the snapshot ---- */
 
 static long long spool_size(const struct fac_config *cfg)
@@ -159,40 +146,34 @@ static double envelope_age(const char *data, size_t len)
     return age;
 }
 
-/* LLEN and LINDEX -1 (the oldest: workers take from the right) of every queue. */
-static bool read_queues(redisContext *c, const struct fac_config *cfg, struct queue_snap *q)
+void queue_snap_read(redisContext *c, const struct fac_config *cfg, size_t i,
+                     struct queue_snap *out)
 {
+    *out = (struct queue_snap){-1, -1};
+    if (!c) return;
     char k[FAC_KEY_MAX];
-    for (size_t i = 0; i < cfg->nqueues; i++) {
-        key_ready(k, cfg->prefix, cfg->queues[i]);
-        redisAppendCommand(c, "LLEN %s", k);
-        redisAppendCommand(c, "LINDEX %s -1", k);
+    key_ready(k, cfg->prefix, cfg->queues[i]);
+    redisAppendCommand(c, "LLEN %s", k);
+    redisAppendCommand(c, "LINDEX %s -1", k);
+    redisReply *len = NULL, *last = NULL;
+    if (redisGetReply(c, (void **)&len) == REDIS_OK &&
+        redisGetReply(c, (void **)&last) == REDIS_OK) {
+        if (len->type == REDIS_REPLY_INTEGER) out->depth = len->integer;
+        out->oldest_s = last->type == REDIS_REPLY_STRING ? envelope_age(last->str, last->len) : 0;
     }
-    for (size_t i = 0; i < 2 * cfg->nqueues; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK) return false;
-        struct queue_snap *s = &q[i / 2];
-        if (i % 2 == 0)
-            s->depth = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-        else
-            s->oldest_s = r->type == REDIS_REPLY_STRING ? envelope_age(r->str, r->len) : 0;
-        freeReplyObject(r);
-    }
-    return true;
+    freeReplyObject(len);
+    freeReplyObject(last);
 }
 
-void metrics_refresh(struct metrics *m, redisContext *c)
+void metrics_refresh(struct metrics *m, redisContext *c, const struct queue_snap *queues, size_t n)
 {
     if (!m) return;
-    m->next_refresh_ms = mono_ms() + REFRESH_MS;
-    const struct fac_config *cfg = m->cfg; /* only this thread replaces it */
-    size_t n = cfg->nqueues;
-    struct queue_snap *q = calloc(n, sizeof *q);
-    for (size_t i = 0; i < n; i++)
-        q[i] = (struct queue_snap){-1, -1};
+    struct queue_snap *q = malloc((n ? n : 1) * sizeof *q);
+    if (!q) return;
+    memcpy(q, queues, n * sizeof *q);
     struct cluster_view view = {0};
-    if (c && read_queues(c, cfg, q)) cluster_read(m->cluster, c, cfg, &view);
-    long long spool = spool_size(cfg);
+    if (c) cluster_read(m->cluster, c, m->cfg, &view); /* only this thread replaces cfg */
+    long long spool = spool_size(m->cfg);
     pthread_mutex_lock(&m->mu);
     free(m->queues);
     m->queues = q;

@@ -31,6 +31,16 @@ enum exit_reason {
 
 struct metrics;
 
+/* One queue as the supervisor last read it (every ~2 s, from the queue's own server). */
+struct queue_snap {
+    long long depth; /* < 0: unknown (its server did not answer) */
+    double oldest_s; /* age of the oldest waiting job; < 0: unknown */
+};
+/* LLEN and LINDEX -1 (the oldest: workers take from the right) of queue i on c, one
+ * round trip; c may be NULL (unknown). */
+void queue_snap_read(redisContext *c, const struct fac_config *cfg, size_t i,
+                     struct queue_snap *out);
+
 /* Starts the endpoint at cfg->metrics; NULL when it is off or cannot listen (logged:
  * the pool runs on without it). cfg must outlive it or be replaced by set_config. */
 struct metrics *metrics_start(const struct fac_config *cfg, struct pool_shm *shm);
@@ -42,10 +52,9 @@ void metrics_set_config(struct metrics *m, const struct fac_config *cfg);
 void metrics_worker_started(struct metrics *m, int slot, pid_t pid);
 /* Before the slot is cleared: its counters are carried into the pool's totals. */
 void metrics_worker_exited(struct metrics *m, int slot, enum exit_reason why);
-/* True every ~2 s: then the main loop calls metrics_refresh (c may be NULL). */
-bool metrics_due(struct metrics *m);
-/* Queue depths and oldest ages from Redis, the audit spool's size from disk. */
-void metrics_refresh(struct metrics *m, redisContext *c);
+/* Takes the queues the supervisor read (n of them, per cfg->queues), the cluster view
+ * from the home server c (may be NULL) and the audit spool's size from disk. */
+void metrics_refresh(struct metrics *m, redisContext *c, const struct queue_snap *q, size_t n);
 /* The Prometheus text page, appended to out (metrics_http.c's handler). */
 void metrics_render(struct metrics *m, struct buf *out);
 

@@ -78,7 +78,9 @@ struct supervisor {
     struct sched_child sched;
     int64_t next_beat_ms;
     struct notify notify;
-    int64_t jobs_total;     /* jobs finished by every worker since start */
+    int64_t jobs_total;        /* jobs finished by every worker since start */
+    struct queue_snap *queues; /* per cfg->queues, read every 2 s (STATUS and /metrics) */
+    size_t nqueues;
     char queue_depths[512]; /* for systemd's STATUS line */
     int64_t depths_at_ms;
     struct metrics *metrics; /* NULL: off */
@@ -394,31 +396,36 @@ static void sup_count_jobs(struct supervisor *s)
     }
 }
 
-/* "short=0 default=12 long=0", refreshed every 2 s while Redis answers. */
-static void sup_read_depths(struct supervisor *s)
+/* Every queue's depth and oldest age, each from its own server, once every 2 s for both
+ * consumers: systemd's STATUS ("short=0 default=12 long=0") and the /metrics snapshot. */
+static void sup_read_queues(struct supervisor *s)
 {
+    if (!s->notify.enabled && !s->metrics) return;
     int64_t now = mono_ms();
     if (now - s->depths_at_ms < 2000) return;
     s->depths_at_ms = now;
-    s->queue_depths[0] = '\0';
-    char k[FAC_KEY_MAX];
-    size_t n = 0;
-    for (size_t i = 0; i < s->cfg->nqueues; i++) { /* each on its own server */
-        redisContext *c = sup_redis_at(s, s->map.queue_server[i]);
-        redisReply *r =
-            c ? redisCommand(c, "LLEN %s", key_ready(k, s->cfg->prefix, s->cfg->queues[i])) : NULL;
-        if (r && r->type == REDIS_REPLY_INTEGER && n < sizeof s->queue_depths)
-            n += (size_t)snprintf(s->queue_depths + n, sizeof s->queue_depths - n, "%s%s=%lld",
-                                  n ? " " : "", s->cfg->queues[i], r->integer);
-        freeReplyObject(r);
+    size_t nq = s->cfg->nqueues; /* a reload may change it */
+    if (nq != s->nqueues) {
+        struct queue_snap *q = realloc(s->queues, (nq ? nq : 1) * sizeof *q);
+        if (!q) return;
+        s->queues = q;
+        s->nqueues = nq;
     }
+    s->queue_depths[0] = '\0';
+    size_t n = 0;
+    for (size_t i = 0; i < nq; i++) {
+        queue_snap_read(sup_redis_at(s, s->map.queue_server[i]), s->cfg, i, &s->queues[i]);
+        if (s->queues[i].depth >= 0 && n < sizeof s->queue_depths)
+            n += (size_t)snprintf(s->queue_depths + n, sizeof s->queue_depths - n, "%s%s=%lld",
+                                  n ? " " : "", s->cfg->queues[i], s->queues[i].depth);
+    }
+    if (s->metrics) metrics_refresh(s->metrics, sup_redis(s), s->queues, nq);
 }
 
 static void sup_notify(struct supervisor *s)
 {
     if (!s->notify.enabled) return;
     sup_count_jobs(s);
-    sup_read_depths(s);
     int alive = 0, serving = 0, old = 0;
     for (int i = 0; i < FAC_MAX_WORKERS; i++) {
         if (!s->w[i].pid) continue;
@@ -583,8 +590,8 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
         schedchild_maintain(&s->sched, s->cfg, s->stopping || s->boot_failed,
                             s->conns.c[SHARD_HOME] ? s->conns.c[SHARD_HOME]->fd : -1);
         sup_heartbeat(s, false);
+        sup_read_queues(s);
         sup_notify(s);
-        if (metrics_due(s->metrics)) metrics_refresh(s->metrics, sup_redis(s));
         struct timespec ts = {0, TICK_MS * 1000000L};
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig > 0) sup_handle_signal(s, sig);
@@ -597,6 +604,7 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
     sup_heartbeat(s, true);
     int rc = s->boot_failed && !s->stopping ? FAC_EXIT_BOOT : FAC_EXIT_OK;
     metrics_stop(s->metrics);
+    free(s->queues);
     shard_conns_close(&s->conns);
     shard_map_free(&s->map);
     config_free(s->cfg);

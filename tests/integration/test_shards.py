@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,25 @@ def test_fac_ctl_stats_shows_the_queues_of_every_server(fac, shard):
     assert res.returncode == 0, res.stderr
     ready = {q["name"]: q["ready"] for q in first_json_object(res.stdout)["queues"]}
     assert ready == {"short": 3, "default": 5, "long": 7}
+
+
+def test_metrics_show_the_depth_of_every_queue_on_its_own_server(fac, shard):
+    addr = "127.0.0.1:%d" % free_port()
+    pool = fac.start(config=_config(fac, shard, metrics=addr))
+    pool.signal(signal.SIGTSTP)  # quiet: the jobs stay queued
+    wait_until(lambda: all(h.get("state") == "quiet" for h in pool.registry().values()),
+               5, what="quiet")
+    for n, (queue, r) in zip((3, 5, 7), (("short", shard.client), ("default", fac.r),
+                                          ("long", shard.client))):
+        for _ in range(n):
+            _push(r, job("echo"), queue)
+
+    def depths():
+        with urllib.request.urlopen("http://%s/metrics" % addr, timeout=5) as resp:
+            text = resp.read().decode()
+        got = dict(re.findall(r'^fac_queue_depth\{queue="(\w+)"\} (\d+)$', text, re.M))
+        return got if got == {"short": "3", "default": "5", "long": "7"} else None
+    wait_until(depths, 10, interval=0.2, what="every queue's depth on /metrics")
 
 
 def test_fac_ctl_enqueue_wait_status_and_cancel_route_by_queue(fac, shard):
