@@ -2,6 +2,7 @@
 #include "utf8.h"
 
 #include <stdint.h>
+#include <string.h>
 
 size_t utf8_seq(const unsigned char *s, size_t n)
 {
@@ -28,24 +29,41 @@ size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Every byte of w is ASCII (below 0x80). */
+static inline int word_is_ascii(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return (w & 0x8080808080808080ULL) == 0;
+}
+
+size_t utf8_valid_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i + 8 <= n && word_is_ascii(s + i)) /* 8 ASCII bytes per step */
+            i += 8;
+        if (i == n) break;
+        size_t k = s[i] < 0x80 ? 1 : utf8_seq(s + i, n - i);
+        if (!k) break;
+        i += k;
+    }
+    return i;
+}
+
 void utf8_append_valid(struct buf *out, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t run = 0;
     buf_reserve(out, n);
     for (size_t i = 0; i < n;) {
-        size_t k = p[i] < 0x80 ? 1 : utf8_seq(p + i, n - i); /* ASCII without a call */
-        if (k) {
-            run += k;
-            i += k;
-            continue;
+        size_t k = utf8_valid_prefix(p + i, n - i);
+        buf_append(out, s + i, k);
+        i += k;
+        if (i < n) {
+            buf_append(out, "\xef\xbf\xbd", 3);
+            i++;
         }
-        buf_append(out, s + i - run, run);
-        run = 0;
-        buf_append(out, "\xef\xbf\xbd", 3);
-        i++;
     }
-    buf_append(out, s + n - run, run);
 }
 
 size_t utf8_clip(const char *s, size_t n, size_t max)
