@@ -7,6 +7,7 @@
 #include "worker.h"
 
 #include <hiredis/adapters/libev.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,8 +329,21 @@ static int worker_init(struct worker *w)
     return 0;
 }
 
+/* glibc serves each buffer above 128 KiB (a large envelope, its result record, hiredis'
+ * read and write buffers) with a fresh mmap and gives free memory at the top of the heap
+ * back at once: a 1 MB job then costs hundreds of page faults, each page zeroed by the
+ * kernel, more system time than all its copying (docs/performance.md "1 MB jobs"). A
+ * worker keeps such buffers in its heap instead; max_memory still recycles a worker
+ * that grows too big. */
+static void keep_large_buffers(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+}
+
 int worker_main(const struct fac_config *cfg, struct pool_shm *shm, int slot_index)
 {
+    keep_large_buffers();
     struct worker *w = calloc(1, sizeof *w);
     w->cfg = cfg;
     w->shm = shm;
