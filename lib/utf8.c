@@ -3,6 +3,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 size_t utf8_seq(const unsigned char *s, size_t n)
 {
@@ -29,20 +32,29 @@ size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
-/* Every byte of w is ASCII (below 0x80). */
-static inline int word_is_ascii(const unsigned char *p)
+/* Every byte of the ASCII_STEP bytes at p is ASCII (below 0x80). */
+#ifdef __SSE2__
+#define ASCII_STEP 16
+static inline int step_is_ascii(const unsigned char *p)
+{
+    return _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)p)) == 0;
+}
+#else
+#define ASCII_STEP 8
+static inline int step_is_ascii(const unsigned char *p)
 {
     uint64_t w;
     memcpy(&w, p, 8);
     return (w & 0x8080808080808080ULL) == 0;
 }
+#endif
 
 size_t utf8_valid_prefix(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        while (i + 8 <= n && word_is_ascii(s + i)) /* 8 ASCII bytes per step */
-            i += 8;
+        while (i + ASCII_STEP <= n && step_is_ascii(s + i))
+            i += ASCII_STEP;
         if (i == n) break;
         size_t k = s[i] < 0x80 ? 1 : utf8_seq(s + i, n - i);
         if (!k) break;
