@@ -108,6 +108,8 @@ def main():
         if not a.no_valgrind:
             cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
                    "--callgrind-out-file=%s.%%p" % pattern] + cmd
+        stats0 = r.info("stats")
+        cpu0 = r.info("cpu")
         t0 = time.time()
         sup = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
         procs.append(sup)
@@ -131,6 +133,11 @@ def main():
                 worker_cpu[0] += int(fields[11]) / tick
                 worker_cpu[1] += int(fields[12]) / tick
                 worker_cpu[2] += int(fields[7])  # minflt: page faults, a load-independent count
+                with open("/proc/%s/status" % k.decode()) as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches"):
+                            worker_cpu.append(int(line.split()[1]))  # each one a wait for Redis
+            stats1, cpu1 = r.info("stats"), r.info("cpu")
         sup.send_signal(signal.SIGTERM)
         sup.wait(timeout=120)
         audit = os.path.join(tmp, "audit.jsonl")
@@ -139,6 +146,12 @@ def main():
                 lines = sum(1 for _ in f)
             print("audit lines: %d" % lines)
         if worker_cpu is not None:
+            per = lambda k, d0, d1: (d1[k] - d0[k]) / a.jobs  # noqa: E731
+            print("worker waits (voluntary context switches) per job: %.2f; Redis per job: %.2f reads, "
+                  "%.2f writes processed, %.1f us CPU (under load)"
+                  % (sum(worker_cpu[3:]) / a.jobs, per("total_reads_processed", stats0, stats1),
+                     per("total_writes_processed", stats0, stats1),
+                     1e6 * (per("used_cpu_sys", cpu0, cpu1) + per("used_cpu_user", cpu0, cpu1))))
             print("worker CPU per job: %.1f us user + %.1f us system, %.0f minor page faults (%d jobs; "
                   "CPU times under machine load %s)"
                   % (worker_cpu[0] / a.jobs * 1e6, worker_cpu[1] / a.jobs * 1e6, worker_cpu[2] / a.jobs, a.jobs,
