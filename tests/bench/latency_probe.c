@@ -6,7 +6,10 @@
  * client cost on top of the two round trips, so the figure is the pool's and Redis',
  * not a Python client's.
  *
- *   fac-latency-probe HOST PORT READY_KEY JOBS WARMUP TIMEOUT_S
+ *   fac-latency-probe HOST PORT READY_KEY JOBS WARMUP TIMEOUT_S [GAP_MS]
+ *
+ * GAP_MS: a pause after each job, so that each one meets a pool that has been idle that
+ * long (its audit flushed, every job acknowledged), as sporadic tool calls do.
  *
  * Prints one line per timed job, "<job ns> <floor ns>"; exits 1 with a message naming
  * the job on a missing or wrong reply.
@@ -100,10 +103,11 @@ static redisReply *push_pop(redisContext *c, const char *list, const msgpack_sbu
 
 int main(int argc, char **argv)
 {
-    if (argc != 7) {
-        fprintf(stderr, "usage: %s HOST PORT READY_KEY JOBS WARMUP TIMEOUT_S\n", argv[0]);
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: %s HOST PORT READY_KEY JOBS WARMUP TIMEOUT_S [GAP_MS]\n", argv[0]);
         return 2;
     }
+    long gap_ms = argc == 8 ? atol(argv[7]) : 0;
     const char *ready = argv[3], *timeout = argv[6];
     long long jobs = atoll(argv[4]), warmup = atoll(argv[5]);
     redisContext *c = redisConnect(argv[1], atoi(argv[2]));
@@ -139,6 +143,8 @@ int main(int argc, char **argv)
         }
         freeReplyObject(r);
         if (i >= 0) printf("%lld %lld\n", t1 - t0, t3 - t2);
+        if (gap_ms > 0)
+            nanosleep(&(struct timespec){gap_ms / 1000, gap_ms % 1000 * 1000000L}, NULL);
     }
     msgpack_sbuffer_destroy(&sb);
     redisFree(c);
