@@ -5,39 +5,53 @@ script; with several queues it only peeks (`BLMOVE Q Q`); a quiet worker ends it
 take with CLIENT UNBLOCK and takes nothing. Observed with MONITOR and CLIENT LIST on
 the test's own redis-server."""
 
+import re
 import signal
+import socket
 import threading
 import time
-
-import redis as redis_py
 
 from conftest import (enqueue, inflight_count, job, ready_key, result_key,
                       wait_result, wait_until)
 
 
 class Monitor:
-    """Every command the server runs, in order, read by a thread of its own."""
+    """Every command the server runs, in order ("CMD arg arg ..."; quoted arguments
+    as MONITOR prints them, unquoted), read from a raw MONITOR connection by a thread
+    of its own; stop() closes the socket, which ends the thread."""
+
+    _ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
     def __init__(self, port):
         self.commands = []
-        self._conn = redis_py.Redis(port=port)
-        self._mon = self._conn.monitor()
-        self._mon.__enter__()
+        self._sock = socket.create_connection(("127.0.0.1", port))
+        self._sock.sendall(b"MONITOR\r\n")
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self):
-        try:
-            for c in self._mon.listen():
-                self.commands.append(c["command"])
-        except Exception:  # the connection is closed by stop()
-            pass
+        buf = b""
+        while True:
+            try:
+                data = self._sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+            *lines, buf = buf.split(b"\r\n")
+            for line in lines:
+                text = line.decode("utf-8", "replace")
+                if text.startswith("+") and "] " in text:
+                    self.commands.append(" ".join(self._ARG.findall(text.split("] ", 1)[1])))
 
     def stop(self):
         try:
-            self._mon.__exit__(None, None, None)
-        finally:
-            self._conn.close()
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+        self._thread.join(5)
 
     def seen(self, pred):
         return [c for c in list(self.commands) if pred(c)]
