@@ -2,6 +2,10 @@
 #include "utf8.h"
 
 #include <stdint.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 size_t utf8_seq(const unsigned char *s, size_t n)
 {
@@ -28,24 +32,50 @@ size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Every byte of the ASCII_STEP bytes at p is ASCII (below 0x80). */
+#ifdef __SSE2__
+#define ASCII_STEP 16
+static inline int step_is_ascii(const unsigned char *p)
+{
+    return _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)p)) == 0;
+}
+#else
+#define ASCII_STEP 8
+static inline int step_is_ascii(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return (w & 0x8080808080808080ULL) == 0;
+}
+#endif
+
+size_t utf8_valid_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i + ASCII_STEP <= n && step_is_ascii(s + i))
+            i += ASCII_STEP;
+        if (i == n) break;
+        size_t k = s[i] < 0x80 ? 1 : utf8_seq(s + i, n - i);
+        if (!k) break;
+        i += k;
+    }
+    return i;
+}
+
 void utf8_append_valid(struct buf *out, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t run = 0;
     buf_reserve(out, n);
     for (size_t i = 0; i < n;) {
-        size_t k = p[i] < 0x80 ? 1 : utf8_seq(p + i, n - i); /* ASCII without a call */
-        if (k) {
-            run += k;
-            i += k;
-            continue;
+        size_t k = utf8_valid_prefix(p + i, n - i);
+        buf_append(out, s + i, k);
+        i += k;
+        if (i < n) {
+            buf_append(out, "\xef\xbf\xbd", 3);
+            i++;
         }
-        buf_append(out, s + i - run, run);
-        run = 0;
-        buf_append(out, "\xef\xbf\xbd", 3);
-        i++;
     }
-    buf_append(out, s + n - run, run);
 }
 
 size_t utf8_clip(const char *s, size_t n, size_t max)

@@ -6,6 +6,7 @@
  */
 #include "worker.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,8 +316,24 @@ static int worker_init(struct worker *w)
     return 0;
 }
 
+/* glibc serves each buffer above 128 KiB (a large envelope, its result record, hiredis'
+ * read and write buffers) with a fresh mmap and gives free memory at the top of the heap
+ * back at once: a 1 MB job then costs hundreds of page faults, each page zeroed by the
+ * kernel, more system time than all its copying (docs/performance.md "Profile 4"). A
+ * worker keeps such buffers in its heap instead, up to a quarter of max_memory (at most
+ * 128 MiB) of free heap, so that what it keeps never recycles it by itself. */
+static void keep_large_buffers(const struct fac_config *cfg)
+{
+    int64_t keep = cfg->max_memory > 0 ? cfg->max_memory / 4 : 128 << 20;
+    if (keep > 128 << 20) keep = 128 << 20;
+    if (keep < 1 << 20) return; /* a tiny max_memory: glibc's defaults */
+    mallopt(M_TRIM_THRESHOLD, (int)keep);
+    mallopt(M_MMAP_THRESHOLD, (int)(keep < 32 << 20 ? keep : 32 << 20));
+}
+
 int worker_main(const struct fac_config *cfg, struct pool_shm *shm, int slot_index)
 {
+    keep_large_buffers(cfg);
     struct worker *w = calloc(1, sizeof *w);
     w->cfg = cfg;
     w->shm = shm;

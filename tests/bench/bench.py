@@ -7,7 +7,9 @@ One run starts ONE private redis-server (free port, temp dir) and measures, in o
     1. idle pool (queue empty): idle memory of the supervisor and each worker,
        then latency: M `echo` jobs one at a time, each with its own reply_to,
        timed from just before LPUSH to the BLPOP return, each followed by the same
-       two round trips without a worker (the client floor);
+       two round trips without a worker (the client floor); then the same jobs and
+       floor from the C client tests/bench/latency_probe.c (build/tests/bench/
+       fac-latency-probe, hiredis), whose own cost is far below redis-py's;
     2. a fresh pool started on N pre-filled `noop` envelopes: throughput
        (first job's started_at -> all N results stored), busy memory sampled
        during the run (max);
@@ -743,9 +745,32 @@ class Bench:
             log("fac-worker: latency p50 %.3f ms p99 %.3f ms" % (res["latency"]["p50_ms"], res["latency"]["p99_ms"]))
             log("client floor (LPUSH + BLPOP, no worker): p50 %.3f ms p99 %.3f ms"
                 % (res["latency_floor"]["p50_ms"], res["latency_floor"]["p99_ms"]))
+            log("fac-worker: latency from the C client (fac-latency-probe), %d echo jobs" % a.latency_jobs)
+            res["latency_c"], res["latency_c_floor"] = self.fac_latency_c(sup, a.latency_jobs, a.warmup)
+            log("fac-worker: latency (C client) p50 %.3f ms p99 %.3f ms; its floor p50 %.3f ms p99 %.3f ms"
+                % (res["latency_c"]["p50_ms"], res["latency_c"]["p99_ms"],
+                   res["latency_c_floor"]["p50_ms"], res["latency_c_floor"]["p99_ms"]))
         finally:
             res["stop_rc"] = self.fac_stop(sup)
         return res
+
+    def fac_latency_c(self, sup, m, warmup):
+        """The same jobs and floor as fac_latency, from tests/bench/latency_probe.c (hiredis, blocking):
+        (stats, stats of its client floor), without a Python client's own cost."""
+        probe = os.path.join(self.args.build_dir, "tests", "bench", "fac-latency-probe")
+        if not os.access(probe, os.X_OK):
+            raise BenchError("%s is missing: build the tree (cmake --build %s)" % (probe, self.args.build_dir))
+        p = subprocess.run([probe, "127.0.0.1", str(self.port), FAC_READY, str(m), str(warmup),
+                            str(self.args.job_timeout)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60 + m * self.args.job_timeout)
+        if p.returncode != 0:
+            self.fac_alive(sup, "latency (C client)")
+            raise BenchError("fac-latency-probe exited %d: %s\n%s" % (p.returncode, p.stderr.decode("utf-8", "replace"),
+                                                                    self.fac_logs(sup)))
+        pairs = [tuple(int(x) for x in line.split()) for line in p.stdout.decode().splitlines()]
+        if len(pairs) != m:
+            raise BenchError("fac-latency-probe printed %d samples, expected %d" % (len(pairs), m))
+        return lat_stats([a for a, _ in pairs]), lat_stats([b for _, b in pairs])
 
     def fac_latency(self, sup, m, warmup):
         """M echo jobs one at a time: (stats, raw ns, stats of the client floor). After each job the
@@ -1352,6 +1377,11 @@ def table_rows(results):
         rows.append(("latency minus client floor, %s (ms)" % p,
                      vals(lambda d: _get(d, "latency", p + "_ms") - _get(d, "latency_floor", p + "_ms")
                           if _get(d, "latency_floor") else None), "%.3f"))
+    for p in ("p50", "p99"):
+        rows.append(("latency %s, C client (ms)" % p, vals(lambda d: _get(d, "latency_c", p + "_ms")), "%.3f"))
+    for p in ("p50", "p99"):
+        rows.append(("C client floor %s (ms): LPUSH + BLPOP, no worker" % p,
+                     vals(lambda d: _get(d, "latency_c_floor", p + "_ms")), "%.3f"))
     rows.append(("worker CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "worker_us")), "%.1f"))
     rows.append(("supervisor CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "supervisor_us")), "%.2f"))
     rows.append(("Redis CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "redis_us")), "%.1f"))
@@ -1393,7 +1423,8 @@ def render_table(results, markdown=False):
     for label, v, fmt in table_rows(results):
         if all(x is None for x in v.values()):
             continue  # not measured in this run (e.g. --mcp-only)
-        norat = label.startswith(("jobs in", "mcp", "client floor", "latency minus"))  # a count, or fac-only
+        norat = label.startswith(("jobs in", "mcp", "client floor", "latency minus", "C client"))
+        norat = norat or ", C client" in label  # a count, or fac-only
         body.append([label, fmt_cell(fmt, v["fac"]), fmt_cell(fmt, v["rq_worker"]), fmt_cell(fmt, v["rq_simple"]),
                      "" if norat else ratio(v["fac"], v["rq_worker"]),
                      "" if norat else ratio(v["fac"], v["rq_simple"])])

@@ -66,6 +66,16 @@ static void mark(struct audit_rec *r, enum audit_col c, size_t start)
     buf_putc(&r->text, '\0'); /* so that a value reads as a C string too */
 }
 
+size_t audit_rec_begin(struct audit_rec *r)
+{
+    return r->text.len;
+}
+
+void audit_rec_end(struct audit_rec *r, enum audit_col c, size_t start)
+{
+    mark(r, c, start);
+}
+
 void audit_rec_set(struct audit_rec *r, enum audit_col c, const char *s, size_t n)
 {
     size_t start = r->text.len;

@@ -75,6 +75,10 @@ void audit_rec_clear(struct audit_rec *r);
 void audit_rec_free(struct audit_rec *r);
 /* Sets a text column; bytes that are not valid UTF-8 become U+FFFD. */
 void audit_rec_set(struct audit_rec *r, enum audit_col c, const char *s, size_t n);
+/* A text column written in place: append valid UTF-8 to r->text after audit_rec_begin,
+ * then audit_rec_end with what begin returned. */
+size_t audit_rec_begin(struct audit_rec *r);
+void audit_rec_end(struct audit_rec *r, enum audit_col c, size_t start);
 void audit_rec_set_str(struct audit_rec *r, enum audit_col c, struct str s); /* empty: NULL */
 void audit_rec_set_int(struct audit_rec *r, enum audit_col c, int64_t v);    /* NUM, TIME */
 void audit_rec_set_num(struct audit_rec *r, enum audit_col c, double v);

@@ -13,7 +13,6 @@
 #include "fac/protocol.h"
 #include "mp.h"
 #include "mpjson.h"
-#include "utf8.h"
 
 #define NAMING_SERIES "ASST-AUDIT-.YYYY.-.MM.-.DD.-"
 
@@ -52,18 +51,20 @@ static void set_cstr(struct audit_rec *r, enum audit_col c, const char *s)
 }
 
 /* input_data and output_data: JSON text, clipped (output at AUDIT_OUTPUT_MAX as FAC
- * does; input at AUDIT_INPUT_MAX so that one row always fits a MariaDB packet). */
+ * does; input at AUDIT_INPUT_MAX so that one row always fits a MariaDB packet). The
+ * text is rendered straight into the row and only as far as it is kept; it is valid
+ * UTF-8 as mpjson writes it. */
 static void set_json(struct audit_rec *r, enum audit_col c, const msgpack_object *o, bool redact,
-                     size_t max, struct buf *tmp)
+                     size_t max)
 {
-    buf_reset(tmp);
+    bool clipped = false;
+    size_t start = audit_rec_begin(r);
     if (o)
-        mpjson_write(tmp, o, redact);
+        clipped = mpjson_write_clipped(&r->text, o, redact, max);
     else
-        buf_puts(tmp, "{}");
-    size_t n = utf8_clip(tmp->data, tmp->len, max);
-    audit_rec_set(r, c, tmp->data, n);
-    if (c == AC_OUTPUT_DATA) audit_rec_set_int(r, AC_OUTPUT_TRUNCATED, n < tmp->len);
+        buf_puts(&r->text, "{}");
+    audit_rec_end(r, c, start);
+    if (c == AC_OUTPUT_DATA) audit_rec_set_int(r, AC_OUTPUT_TRUNCATED, clipped);
 }
 
 void audit_rec_build(struct audit_rec *r, const struct audit_row *row)
@@ -97,13 +98,11 @@ void audit_rec_build(struct audit_rec *r, const struct audit_row *row)
     audit_rec_set_str(r, AC_CLIENT_ID, e->client_id);
     audit_rec_set_str(r, AC_SESSION_ID, e->session_id);
     audit_rec_set_str(r, AC_IP_ADDRESS, e->ip_address);
-    struct buf tmp = {0};
-    set_json(r, AC_INPUT_DATA, e->args, true, AUDIT_INPUT_MAX, &tmp);
+    set_json(r, AC_INPUT_DATA, e->args, true, AUDIT_INPUT_MAX);
     if (row->output)
-        set_json(r, AC_OUTPUT_DATA, row->output, false, AUDIT_OUTPUT_MAX, &tmp);
+        set_json(r, AC_OUTPUT_DATA, row->output, false, AUDIT_OUTPUT_MAX);
     else
         audit_rec_set_int(r, AC_OUTPUT_TRUNCATED, 0);
-    buf_free(&tmp);
     audit_rec_set_str(r, AC_ERROR_MESSAGE, row->err_msg);
     audit_rec_set_str(r, AC_SITE, e->site);
     audit_rec_set_str(r, AC_JOB_ID, e->id);
