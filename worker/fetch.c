@@ -180,7 +180,8 @@ static void unblock_peek0(struct worker *w)
 
 void fetch_on_prepare(struct worker *w)
 {
-    if (w->peek_armed[0] && !w->peek0_unblocking && w->peek0_conn_id &&
+    /* peek0_conn_id first: it is set only once the connections (and peek_armed) exist */
+    if (w->peek0_conn_id && w->peek_armed[0] && !w->peek0_unblocking &&
         (w->take_armed ? w->mode != WM_RUN : w->mode == WM_RUN && take_wanted(w)))
         unblock_peek0(w);
     if (!w->want_fetch || w->fetching || !w->ready || w->mode != WM_RUN) return;
