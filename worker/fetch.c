@@ -15,21 +15,6 @@
  * the slots still free. Priority is strict within a server, and a server is drained
  * before the next one is asked; a server whose queues are all known empty (every peek
  * parked) is skipped. With one server this is the one script it always was.
- *
- * With one queue (so one server), a free slot and nothing waiting for the audit, the parked command
- * is a take instead: `BLMOVE ready inflight RIGHT LEFT 0` moves the job into the in-flight list the
- * moment it is pushed (as reliable as the fetch script's LMOVE) and hands it over in the same
- * reply, which saves an idle worker the fetch's round trip. The take holds its slot while parked.
- * Redis gives a pushed job to the worker that has waited longest, so a worker parks a take only
- * when no audit flush of its own is due (no unacknowledged job): a flush (fdatasync) would hold the
- * job up, where the peeks of several workers let an idle one fetch it. Its peek becomes a take once
- * its jobs are acknowledged. A taken job skips the fetch script's count of pending cancels: it was
- * taken when it was pushed, so only a cancel sent before its enqueue can be pending,
- * and the worker counts every cancel it hears of (job_cancel) as pending until the
- * next fetch. With several queues the worker keeps the peeks: takes on every queue
- * could take a lower-priority job first, or more jobs than it has slots. A worker that
- * stops fetching (quiet, draining) unblocks its take (CLIENT UNBLOCK); a job taken just
- * before that runs, like the jobs of a fetch that was on the wire.
  */
 #include <stdio.h>
 #include <string.h>
@@ -49,7 +34,7 @@ static int unacked_limit(const struct worker *w)
 
 static int free_slots(const struct worker *w)
 {
-    return (int)w->cfg->concurrency - w->running - (w->take_armed ? 1 : 0);
+    return (int)w->cfg->concurrency - w->running;
 }
 
 static bool all_peeks_armed(const struct worker *w, const struct wserver *srv)
@@ -163,27 +148,8 @@ void fetch_request(struct worker *w)
     w->want_fetch = true;
 }
 
-static bool take_wanted(const struct worker *w)
-{
-    return w->cfg->nqueues == 1 && w->map.nservers == 1 && free_slots(w) >= 1 && w->unacked == 0;
-}
-
-/* Ends peek[0]'s BLMOVE (its callback gets a nil reply): a take when the worker has
- * stopped fetching, a peek that should become a take. */
-static void unblock_peek0(struct worker *w)
-{
-    char id[24];
-    snprintf(id, sizeof id, "%lld", w->peek0_conn_id);
-    w->peek0_unblocking = true;
-    redisAsyncCommand(w->cmd, NULL, NULL, "CLIENT UNBLOCK %s", id); /* the one server's */
-}
-
 void fetch_on_prepare(struct worker *w)
 {
-    /* peek0_conn_id first: it is set only once the connections (and peek_armed) exist */
-    if (w->peek0_conn_id && w->peek_armed[0] && !w->peek0_unblocking &&
-        (w->take_armed ? w->mode != WM_RUN : w->mode == WM_RUN && take_wanted(w)))
-        unblock_peek0(w);
     if (!w->want_fetch || w->fetching || !w->ready || w->mode != WM_RUN) return;
     if (free_slots(w) <= 0 || w->unacked >= unacked_limit(w)) return;
     w->want_fetch = false;
@@ -197,7 +163,6 @@ static void peek_done(redisAsyncContext *c, void *r, void *priv)
     redisReply *reply = r;
     if (!reply) return;
     w->peek_armed[i] = false;
-    if (i == 0) w->peek0_unblocking = false;
     if (reply->type == REDIS_REPLY_ERROR) {
         worker_fatal_redis_on(c, "BLMOVE wake-up", reply->str);
         return;
@@ -205,41 +170,9 @@ static void peek_done(redisAsyncContext *c, void *r, void *priv)
     fetch_request(w);
 }
 
-static void take_done(redisAsyncContext *c, void *r, void *priv)
-{
-    struct worker *w = conn_worker(c);
-    redisReply *reply = r;
-    if (!reply) return; /* connection gone: the supervisor requeues what is in flight */
-    w->peek_armed[0] = false;
-    w->take_armed = w->peek0_unblocking = false;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        worker_fatal_redis_on(c, "BLMOVE take", reply->str);
-        return;
-    }
-    /* What came stays in flight on abort and goes back to its queue, as in fetch_done. */
-    if (reply->type == REDIS_REPLY_STRING && w->mode != WM_ABORT)
-        job_start(w, 0, reply->str, reply->len);
-    fetch_request(w); /* more may be waiting behind it */
-    worker_maybe_exit(w);
-}
-
-static void peek0_conn_id(redisAsyncContext *c, void *r, void *priv)
-{
-    redisReply *reply = r;
-    if (reply && reply->type == REDIS_REPLY_INTEGER) conn_worker(c)->peek0_conn_id = reply->integer;
-}
-
 void fetch_arm_peeks(struct worker *w, const struct wserver *srv)
 {
     if (w->mode != WM_RUN) return;
-    if (w->cfg->nqueues == 1 && w->map.nservers == 1 && !w->peek0_conn_id && !w->peek_armed[0])
-        redisAsyncCommand(w->peek[0], peek0_conn_id, NULL, "CLIENT ID"); /* for the take */
-    if (!w->peek_armed[0] && take_wanted(w)) {
-        w->peek_armed[0] = w->take_armed = true;
-        redisAsyncCommand(w->peek[0], take_done, NULL, "BLMOVE %s %s RIGHT LEFT 0", w->ready_key[0],
-                          w->inflight_key[0]);
-        return;
-    }
     for (size_t k = 0; k < srv->nq; k++) {
         size_t i = srv->queues[k];
         if (w->peek_armed[i]) continue;

@@ -66,16 +66,13 @@ struct worker {
     redisAsyncContext **peek; /* per queue, on its server: BLMOVE Q Q (a wake-up that takes
                                * nothing) */
     bool *peek_armed;
-    bool take_armed;                  /* peek[0] holds a BLMOVE ready inflight: a take (fetch.c) */
-    bool peek0_unblocking;            /* CLIENT UNBLOCK of peek[0]'s BLMOVE is on the wire */
-    long long peek0_conn_id;          /* CLIENT ID of peek[0], for that UNBLOCK */
     char **ready_key, **inflight_key; /* per queue */
     redisAsyncContext *cancel_sub;    /* subscribed to P:cancel (cancel.c) */
     char canceled_key[FAC_KEY_MAX];   /* P:canceled */
-    bool cancels_pending; /* the last fetch saw cancels waiting, or a cancel was heard since */
-    bool ready;           /* registered and serving */
-    int unsettled;        /* servers whose first connection attempt has not ended */
-    ev_timer settle_wait; /* serve anyway when a shard takes too long to answer */
+    bool cancels_pending;             /* the last fetch saw cancels waiting for their jobs */
+    bool ready;                       /* registered and serving */
+    int unsettled;                    /* servers whose first connection attempt has not ended */
+    ev_timer settle_wait;             /* serve anyway when a shard takes too long to answer */
 
     struct job *jobs;        /* concurrency slots */
     struct job *free_jobs;   /* free list through job->next_free */
