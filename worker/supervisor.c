@@ -582,6 +582,8 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
              s->map.nservers > 1 ? " (+ queue shards)" : "", cfg->prefix);
     for (;;) {
         shard_conns_check(&s->conns); /* a lost connection is remade on its next use */
+        for (size_t i = 1; i < s->map.nservers; i++) /* home: sup_redis */
+            shard_conn_follow(&s->conns, i);         /* a shard's failover (Sentinel) */
         sup_reap(s);
         sup_requeue_pending(s);
         if ((s->stopping || s->boot_failed) && count_alive(s) == 0 && !s->sched.pid) break;
