@@ -158,6 +158,10 @@ class Client:
             if not any(where is s for s in self.servers):
                 self.servers.append(where)
             self._queue_r[queue] = where
+        # The servers found through Sentinel (redis-py's SentinelConnectionPool).
+        self._sentinel_pools = [p for p in (getattr(s, "connection_pool", None)
+                                            for s in self.servers)
+                                if hasattr(p, "get_master_address")]
 
     @staticmethod
     def _shard_conn(queue, where, by_url, socket_timeout):
@@ -261,13 +265,10 @@ class Client:
         the sentinels switched a master? Then its idle connections go and the next
         command reaches the new master, rather than the old one, which takes (and
         loses) writes until Sentinel demotes it."""
-        if time.monotonic() < self._master_check_at:
+        if not self._sentinel_pools or time.monotonic() < self._master_check_at:
             return
         self._master_check_at = time.monotonic() + 1.0
-        for server in self.servers:
-            pool = getattr(server, "connection_pool", None)
-            if not hasattr(pool, "get_master_address"):
-                continue
+        for pool in self._sentinel_pools:
             try:
                 pool.get_master_address()
             except redis_lib.exceptions.RedisError:
