@@ -112,6 +112,11 @@ def test_shard_failover_with_default_going_on(servers, tmp_path):
         assert client.conn("long") is not client.r
         streams = {q: QueueStream(client, q).start() for q in ("default", "long")}
         time.sleep(2.0)
+        # The workers WAIT on the shard too: its WAITs so far outnumber the client's
+        # (one per `long` enqueue, counted after the INFO, plus fac-ctl's and one in
+        # flight).
+        waits = old.info("commandstats").get("cmdstat_wait", {}).get("calls", 0)
+        worker_waits = waits - (len(streams["long"].acked) + streams["long"].failed + 2)
         t_fail = time.monotonic()
         wall_fail = int(time.time() * 1000)
         shard.sentinel_clients[0].execute_command("SENTINEL", "FAILOVER", MASTER)
@@ -146,13 +151,15 @@ def test_shard_failover_with_default_going_on(servers, tmp_path):
         default_lost = [j for j in default_acked if j not in got_default]
         gap_default = largest_gap(got_default.values(), wall_fail - 1000)
         gap_long = largest_gap(got_long.values(), wall_fail - 1000)
-        print("\nshard failover with WAIT: sentinels switched after %.2f s, old master "
+        print("\nworkers' WAITs on the shard before the failover: about %d" % worker_waits)
+        print("shard failover with WAIT: sentinels switched after %.2f s, old master "
               "demoted after %.2f s; `default`: %d jobs, largest gap %.2f s, lost %d; "
               "`long`: %d jobs, %d enqueues refused, largest gap %.2f s, lost %d of the "
               "%d acknowledged around the switch, %d without WAIT confirmation"
               % (t_switch - t_fail, t_done - t_fail, len(default_acked), gap_default,
                  len(default_lost), len(long_acked), streams["long"].failed, gap_long,
                  len(lost), len(window), len(streams["long"].not_replicated)))
+        assert worker_waits >= 5, "the workers sent no WAIT to the shard"
         assert default_lost == [], "lost `default` jobs: %s" % default_lost[:5]
         assert streams["default"].failed == 0
         assert gap_default < 2.0, "`default` stalled %.2f s" % gap_default
