@@ -244,3 +244,45 @@ def test_config_shard_sentinel_password_file(tmp_path):
     pool = c.conn("long").connection_pool
     assert pool.service_name == "m"
     assert json.loads(cfg.read_text())["redis_shards"]["long"]["redis_master"] == "m"
+
+
+def test_wrong_shard_sentinel_password_is_a_boot_error(tmp_path, redis):
+    """The shard's sentinels have requirepass: without the password the pool stops
+    (exit 3) naming the shard's key; with it in the shard's file the pool serves."""
+    topo = Topology(tmp_path / "shard", replicas=0, sentinel_ports=[None],
+                    sentinel_password="s3ntinel")
+    pool = None
+    try:
+        topo.start()
+        shard = {"redis": "redis://127.0.0.1:9/0", "redis_sentinels": topo.sentinels,
+                 "redis_master": MASTER}
+        cfg = make_config(tmp_path, redis=redis.url, queues=["default", "long"], workers=1,
+                          redis_shards={"long": shard})
+        pool = Pool(cfg, redis, tmp_path)
+        pool.start()
+        assert pool.wait_exit(20) == 3
+        log = pool.log_text()
+        assert "NOAUTH" in log and "redis_shards.long.redis_sentinel_password_file" in log, \
+            log[-3000:]
+        assert "s3ntinel" not in log
+        pool.stop(timeout=10)
+        secret = tmp_path / "sentinel.pw"
+        secret.write_text("s3ntinel\n")
+        secret.chmod(0o600)
+        cfg = make_config(tmp_path, name="ok.json", redis=redis.url,
+                          queues=["default", "long"], workers=1,
+                          redis_shards={"long": dict(shard, redis_sentinel_password_file=str(
+                              secret))})
+        pool = Pool(cfg, redis, tmp_path)
+        pool.start()
+        pool.wait_workers(1, timeout=20)
+        res = ctl(cfg, "enqueue", "--queue", "long", "echo", '{"x": 1}')
+        assert res.returncode == 0, res
+        jid = res.stdout.strip()
+        wait_until(lambda: topo.primary.get("%s:result:%s" % (PREFIX, jid)), 10,
+                   what="the shard's job done on its master")
+        assert "s3ntinel" not in pool.log_text()
+    finally:
+        if pool is not None:
+            pool.stop(timeout=10)
+        topo.stop()
