@@ -123,8 +123,8 @@ static int push(struct ctl *x, const struct enqueue_opts *o, const char *id, con
     freeReplyObject(r);
     const struct redis_wait_cfg *rw = &x->cfg->redis_wait;
     long long got;
-    /* redis_wait belongs to home's Sentinel setup: a shard's queue is not WAITed on. */
-    if (rc == CTL_OK && rw->replicas && c == x->c &&
+    /* c is the queue's own server: the WAIT covers the push there (docs/sentinel.md). */
+    if (rc == CTL_OK && rw->replicas &&
         (got = redis_wait_sync(c, rw->replicas, rw->timeout_ms)) < rw->replicas) {
         rc = die(CTL_NOT_REPLICATED,
                  "job %s is enqueued, but %lld of %lld replicas confirmed it within %lld ms "

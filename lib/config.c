@@ -185,6 +185,10 @@ static const struct cfg_entry cron_entries[] = {
 static const struct cfg_entry shard_entries[] = {
     {"redis", T_STR, SHARD(redis), 0, 0, 0, NULL},
     {"redis_password_file", T_STR, SHARD(redis_password_file), 0, 0, 0, NULL},
+    {"redis_sentinels", T_STRLIST, SHARD(redis_sentinels), 1, 0, 0, NULL, NULL, 0,
+     SHARD(nredis_sentinels), NULL, NULL},
+    {"redis_master", T_STR, SHARD(redis_master), 0, 0, 0, NULL},
+    {"redis_sentinel_password_file", T_STR, SHARD(redis_sentinel_password_file), 0, 0, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -796,6 +800,10 @@ static int check_shard(struct ctx *x, const struct fac_config *c, const struct s
     int bad = redis_target_parse(sh->redis, NULL, &t, why, sizeof why);
     memset(&t, 0, sizeof t); /* the password, if the URL holds one */
     if (bad) return fail(x, path, "%s", why);
+    char prefix[260];
+    snprintf(prefix, sizeof prefix, "%s.", path);
+    struct redis_sentinel_cfg sc = config_shard_sentinel_cfg(sh, prefix);
+    if (redis_sentinel_check(&sc, sh->redis, why, sizeof why)) return fail(x, NULL, "%s", why);
     return 0;
 }
 
@@ -1043,6 +1051,13 @@ struct redis_sentinel_cfg config_sentinel_cfg(const struct fac_config *c)
 {
     return (struct redis_sentinel_cfg){c->redis_sentinels, c->nredis_sentinels, c->redis_master,
                                        c->redis_sentinel_password_file};
+}
+
+struct redis_sentinel_cfg config_shard_sentinel_cfg(const struct shard_cfg *sh,
+                                                    const char *key_prefix)
+{
+    return (struct redis_sentinel_cfg){sh->redis_sentinels, sh->nredis_sentinels, sh->redis_master,
+                                       sh->redis_sentinel_password_file, key_prefix};
 }
 
 int config_redis_target(const struct fac_config *c, struct redis_target *t, char *err,

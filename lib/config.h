@@ -111,6 +111,11 @@ struct shard_cfg {
     char *queue; /* the map key: a name from "queues" */
     char *redis; /* URL; may hold a password: never log it */
     char *redis_password_file;
+    /* Sentinel for this shard (docs/sentinel.md "Shards"): the same keys as at the top. */
+    char **redis_sentinels;
+    size_t nredis_sentinels;
+    char *redis_master;
+    char *redis_sentinel_password_file;
 };
 
 /* Retry delay: base x 2^attempt, at most max, then spread by +/- jitter (a fraction). */
@@ -164,6 +169,10 @@ void config_free(struct fac_config *c);
 /* The Redis target of the config's top-level keys (redis, redis_password_file and the
  * Sentinel keys), through redis_target_init; errors name the key. */
 struct redis_sentinel_cfg config_sentinel_cfg(const struct fac_config *c);
+/* The same for one redis_shards entry; key_prefix is "redis_shards.<queue>." (kept by
+ * the caller) and names the keys in errors. */
+struct redis_sentinel_cfg config_shard_sentinel_cfg(const struct shard_cfg *sh,
+                                                    const char *key_prefix);
 int config_redis_target(const struct fac_config *c, struct redis_target *t, char *err,
                         size_t errlen);
 const struct tool_cfg *config_tool(const struct fac_config *c, const char *name, size_t len);

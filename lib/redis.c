@@ -196,42 +196,47 @@ int redis_sentinel_addr_parse(const char *s, struct redis_sentinel_addr *a, char
 int redis_sentinel_check(const struct redis_sentinel_cfg *sc, const char *url, char *err,
                          size_t errlen)
 {
+    const char *k = sc->key_prefix ? sc->key_prefix : "";
     if (!sc->nsentinels) {
         if (sc->master)
             snprintf(err, errlen,
-                     "redis_master is set but redis_sentinels is not: list the sentinels "
-                     "(\"redis_sentinels\": [\"host:26379\", ...]) or remove redis_master");
+                     "%sredis_master is set but %sredis_sentinels is not: list the sentinels "
+                     "(\"redis_sentinels\": [\"host:26379\", ...]) or remove redis_master",
+                     k, k);
         else if (sc->password_file)
             snprintf(err, errlen,
-                     "redis_sentinel_password_file is set but redis_sentinels is not: list the "
-                     "sentinels or remove it");
+                     "%sredis_sentinel_password_file is set but %sredis_sentinels is not: list "
+                     "the sentinels or remove it",
+                     k, k);
         return sc->master || sc->password_file ? -1 : 0;
     }
     if (!sc->master || !*sc->master || strlen(sc->master) >= 128 ||
         strpbrk(sc->master, " \t\r\n")) {
         snprintf(err, errlen,
-                 "redis_sentinels is set, so redis_master must name the master: add "
+                 "%sredis_sentinels is set, so %sredis_master must name the master: add "
                  "\"redis_master\": \"<the name in the sentinels' 'sentinel monitor' line>\" "
-                 "(1-127 characters, no spaces)");
+                 "(1-127 characters, no spaces)",
+                 k, k);
         return -1;
     }
     if (sc->nsentinels > REDIS_MAX_SENTINELS) {
-        snprintf(err, errlen, "redis_sentinels: at most %d sentinels, got %zu", REDIS_MAX_SENTINELS,
-                 sc->nsentinels);
+        snprintf(err, errlen, "%sredis_sentinels: at most %d sentinels, got %zu", k,
+                 REDIS_MAX_SENTINELS, sc->nsentinels);
         return -1;
     }
     for (size_t i = 0; i < sc->nsentinels; i++) {
         char why[400];
         if (redis_sentinel_addr_parse(sc->sentinels[i], NULL, why, sizeof why)) {
-            snprintf(err, errlen, "redis_sentinels item %zu: %s", i, why);
+            snprintf(err, errlen, "%sredis_sentinels item %zu: %s", k, i, why);
             return -1;
         }
     }
     if (url && strncmp(url, "redis://", 8) != 0) {
         snprintf(err, errlen,
-                 "redis: with redis_sentinels the URL must be redis://[user:password@]host/db "
-                 "(the sentinels name the master's address; the URL gives user, password "
-                 "and db)");
+                 "%sredis: with %sredis_sentinels the URL must be "
+                 "redis://[user:password@]host/db (the sentinels name the master's address; "
+                 "the URL gives user, password and db)",
+                 k, k);
         return -1;
     }
     return 0;
@@ -247,9 +252,11 @@ int redis_target_init(struct redis_target *t, const char *url, const char *passw
         redis_sentinel_addr_parse(sc->sentinels[i], &t->sentinels[i], err, errlen);
     t->nsentinels = (int)sc->nsentinels;
     if (sc->master) snprintf(t->master_name, sizeof t->master_name, "%s", sc->master);
-    if (sc->password_file &&
-        read_password_file("redis_sentinel_password_file", sc->password_file, t->sentinel_password,
-                           sizeof t->sentinel_password, err, errlen))
+    if (sc->key_prefix) snprintf(t->key_prefix, sizeof t->key_prefix, "%s", sc->key_prefix);
+    char key[200];
+    snprintf(key, sizeof key, "%sredis_sentinel_password_file", t->key_prefix);
+    if (sc->password_file && read_password_file(key, sc->password_file, t->sentinel_password,
+                                                sizeof t->sentinel_password, err, errlen))
         return -1;
     return 0;
 }
@@ -399,8 +406,9 @@ static enum redis_connect_status ask_sentinel(const struct redis_target *t,
         r = redisCommandArgv(c, 2, argv, NULL);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             bool auth = r && redis_error_is_auth(r->str);
-            snprintf(why, whylen, "AUTH refused (%.80s)%s", r ? r->str : c->errstr,
-                     auth ? ": check redis_sentinel_password_file" : "");
+            snprintf(why, whylen, "AUTH refused (%.80s)%s%s%s", r ? r->str : c->errstr,
+                     auth ? ": check " : "", auth ? t->key_prefix : "",
+                     auth ? "redis_sentinel_password_file" : "");
             if (auth) st = REDIS_CONNECT_AUTH;
             goto out;
         }
@@ -412,14 +420,15 @@ static enum redis_connect_status ask_sentinel(const struct redis_target *t,
         snprintf(why, whylen, "%s", c->errstr);
     } else if (r->type == REDIS_REPLY_ERROR) {
         bool auth = redis_error_is_auth(r->str);
-        snprintf(why, whylen, "%.160s%s", r->str,
-                 auth ? ": set the sentinels' password in redis_sentinel_password_file" : "");
+        snprintf(why, whylen, "%.160s%s%s%s", r->str,
+                 auth ? ": set the sentinels' password in " : "", auth ? t->key_prefix : "",
+                 auth ? "redis_sentinel_password_file" : "");
         if (auth) st = REDIS_CONNECT_AUTH;
     } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
                r->element[0]->type != REDIS_REPLY_STRING ||
                r->element[1]->type != REDIS_REPLY_STRING) {
-        snprintf(why, whylen, "it does not monitor a master named \"%s\" (check redis_master)",
-                 t->master_name);
+        snprintf(why, whylen, "it does not monitor a master named \"%s\" (check %sredis_master)",
+                 t->master_name, t->key_prefix);
     } else {
         snprintf(host, hostlen, "%s", r->element[0]->str);
         *port = atoi(r->element[1]->str);
@@ -450,17 +459,29 @@ static bool says_master(redisContext *c, char *why, size_t whylen)
     return ok;
 }
 
-/* Logs the master once per process and again whenever it changes. */
+/* Logs the master once per process and again whenever it changes; each master name
+ * (home's and every shard's) is followed on its own. */
 static void note_master(const struct redis_target *t, const char *host, int port,
                         const struct redis_sentinel_addr *by)
 {
-    static char last[300];
+    static struct {
+        char name[128], addr[300];
+    } seen[2 * REDIS_MAX_SENTINELS];
+    static size_t nseen;
     char now[300];
     snprintf(now, sizeof now, "%s:%d", host, port);
-    if (strcmp(now, last) == 0) return;
+    size_t i = 0;
+    while (i < nseen && strcmp(seen[i].name, t->master_name) != 0)
+        i++;
+    if (i < nseen && strcmp(seen[i].addr, now) == 0) return;
     log_info("Redis master \"%s\" is %s (named by sentinel %s:%d)", t->master_name, now, by->host,
              by->port);
-    memcpy(last, now, sizeof last);
+    if (i == nseen) {
+        if (nseen == sizeof seen / sizeof *seen) return;
+        nseen++;
+    }
+    snprintf(seen[i].name, sizeof seen[i].name, "%s", t->master_name);
+    snprintf(seen[i].addr, sizeof seen[i].addr, "%s", now);
 }
 
 static redisContext *sentinel_connect(const struct redis_target *t, double timeout_s,
@@ -498,8 +519,8 @@ static redisContext *sentinel_connect(const struct redis_target *t, double timeo
     }
     snprintf(err, errlen,
              "no sentinel named a reachable Redis master \"%s\" (%s): check that the sentinels "
-             "run and monitor it (redis_sentinels, redis_master)",
-             t->master_name, tried);
+             "run and monitor it (%sredis_sentinels, %sredis_master)",
+             t->master_name, tried, t->key_prefix, t->key_prefix);
     *st = REDIS_CONNECT_DOWN;
     return NULL;
 }

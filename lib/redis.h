@@ -32,6 +32,7 @@ struct redis_target {
     int nsentinels;
     char master_name[128];
     char sentinel_password[256]; /* secret: AUTH for the sentinels themselves */
+    char key_prefix[160];        /* "" or "redis_shards.<queue>.": names its keys in errors */
 };
 
 /* Parses url; password_file (may be NULL) overrides a password in the URL. */
@@ -45,6 +46,7 @@ struct redis_sentinel_cfg {
     size_t nsentinels;
     const char *master;        /* redis_master */
     const char *password_file; /* redis_sentinel_password_file, may be NULL */
+    const char *key_prefix;    /* NULL or "" (top level), or "redis_shards.<queue>." */
 };
 int redis_target_init(struct redis_target *t, const char *url, const char *password_file,
                       const struct redis_sentinel_cfg *sc, char *err, size_t errlen);

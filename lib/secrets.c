@@ -63,10 +63,14 @@ int secrets_check_modes(const struct fac_config *c, const char *file, char *err,
         return refuse(c->redis_password_file, "redis_password_file", err, errlen);
     if (open_to_all(c->redis_sentinel_password_file))
         return refuse(c->redis_sentinel_password_file, "redis_sentinel_password_file", err, errlen);
-    for (size_t i = 0; i < c->nshards; i++)
+    for (size_t i = 0; i < c->nshards; i++) {
         if (open_to_all(c->shards[i].redis_password_file))
             return refuse(c->shards[i].redis_password_file, "this redis_shards password file", err,
                           errlen);
+        if (open_to_all(c->shards[i].redis_sentinel_password_file))
+            return refuse(c->shards[i].redis_sentinel_password_file,
+                          "this redis_shards sentinel password file", err, errlen);
+    }
     for (size_t i = 0; i < c->nsites; i++) {
         if (open_to_all(c->sites[i].api_secret_file))
             return refuse(c->sites[i].api_secret_file, "this api_secret_file", err, errlen);

@@ -11,7 +11,11 @@ int shard_target(const struct shard_where *w, struct redis_target *t, char *err,
 {
     char why[1024];
     if (redis_target_init(t, w->url, w->password_file, w->sentinel, why, sizeof why) == 0) return 0;
-    snprintf(err, errlen, "%s: %s", w->key, why);
+    size_t n = strlen(w->key);
+    if (strncmp(why, w->key, n) == 0 && why[n] == '.') /* it names the key path already */
+        snprintf(err, errlen, "%s", why);
+    else
+        snprintf(err, errlen, "%s: %s", w->key, why);
     return -1;
 }
 
@@ -20,7 +24,8 @@ static bool same_server(const struct redis_target *a, const struct redis_target 
     return strcmp(a->host, b->host) == 0 && a->port == b->port && strcmp(a->path, b->path) == 0 &&
            a->db == b->db && strcmp(a->user, b->user) == 0 &&
            strcmp(a->password, b->password) == 0 && a->nsentinels == b->nsentinels &&
-           strcmp(a->master_name, b->master_name) == 0;
+           strcmp(a->master_name, b->master_name) == 0 &&
+           memcmp(a->sentinels, b->sentinels, sizeof a->sentinels) == 0;
 }
 
 /* The index of t in the map, added when new. */
@@ -53,9 +58,11 @@ int shard_map_build(const struct fac_config *cfg, struct shard_map *m, char *err
     for (size_t q = 0; q < cfg->nqueues; q++) {
         const struct shard_cfg *sh = shard_for(cfg, cfg->queues[q]);
         if (!sh) continue; /* queue_server[q] = SHARD_HOME */
-        char key[160];
+        char key[160], prefix[164];
         snprintf(key, sizeof key, "redis_shards.%s", sh->queue);
-        struct shard_where where = {key, sh->redis, sh->redis_password_file, NULL};
+        snprintf(prefix, sizeof prefix, "%s.", key);
+        struct redis_sentinel_cfg ssc = config_shard_sentinel_cfg(sh, prefix);
+        struct shard_where where = {key, sh->redis, sh->redis_password_file, &ssc};
         if (shard_target(&where, &t, err, errlen)) goto fail;
         m->queue_server[q] = add_server(m, &t);
     }
@@ -100,6 +107,7 @@ void shard_conns_init(struct shard_conns *sc, const struct shard_map *m, double 
     sc->map = m;
     sc->c = calloc(m->nservers, sizeof *sc->c);
     sc->next_try_ms = calloc(m->nservers, sizeof *sc->next_try_ms);
+    sc->master_check_ms = calloc(m->nservers, sizeof *sc->master_check_ms);
     sc->timeout_s = timeout_s;
     sc->retry_ms = retry_ms;
 }
@@ -130,6 +138,16 @@ void shard_conn_drop(struct shard_conns *sc, size_t server)
     sc->c[server] = NULL;
 }
 
+bool shard_conn_follow(struct shard_conns *sc, size_t server)
+{
+    redisContext *c = sc->c[server];
+    if (!c || c->err ||
+        !redis_master_moved(&sc->map->servers[server], c, &sc->master_check_ms[server]))
+        return false;
+    shard_conn_drop(sc, server);
+    return true;
+}
+
 bool shard_conns_check(struct shard_conns *sc)
 {
     bool dropped = false;
@@ -147,6 +165,8 @@ void shard_conns_close(struct shard_conns *sc)
         shard_conn_drop(sc, i);
     free(sc->c);
     free(sc->next_try_ms);
+    free(sc->master_check_ms);
     sc->c = NULL;
     sc->next_try_ms = NULL;
+    sc->master_check_ms = NULL;
 }

@@ -32,13 +32,13 @@ struct shard_map {
 };
 
 /* Where one server is, as the config says: its top-level keys for home, its
- * redis_shards entry for a shard. Per-server connection options (e.g. Sentinel) are
- * added here and to shard_target, the one place every server's target is made. */
+ * redis_shards entry for a shard, each with its own Sentinel keys (docs/sentinel.md
+ * "Shards"). shard_target is the one place every server's target is made. */
 struct shard_where {
     const char *key; /* "redis" or "redis_shards.<queue>": names it in messages */
     const char *url;
     const char *password_file;                 /* may be NULL */
-    const struct redis_sentinel_cfg *sentinel; /* home's Sentinel keys; NULL: none */
+    const struct redis_sentinel_cfg *sentinel; /* its Sentinel keys; NULL: none */
 };
 
 /* Fills t; returns 0, or -1 with a message that starts with w->key. */
@@ -56,7 +56,8 @@ const char *shard_display(const struct shard_map *m, size_t server, char *out, s
 struct shard_conns {
     const struct shard_map *map;
     redisContext **c;
-    int64_t *next_try_ms; /* monotonic */
+    int64_t *next_try_ms;     /* monotonic */
+    int64_t *master_check_ms; /* Sentinel servers: the next redis_master_moved check */
     double timeout_s;
     int64_t retry_ms;
 };
@@ -72,6 +73,10 @@ redisContext *shard_conn(struct shard_conns *sc, size_t server, enum redis_conne
                          char *err, size_t errlen);
 /* Closes the server's connection after an error; the next shard_conn reconnects. */
 void shard_conn_drop(struct shard_conns *sc, size_t server);
+/* For a server behind Sentinel: drops its connection when the sentinels name another
+ * master (asked at most once a second, redis_master_moved), so that the next shard_conn
+ * reaches the new one; true when it did. Always false without sentinels. */
+bool shard_conn_follow(struct shard_conns *sc, size_t server);
 /* Drops every connection that has an error; true when one did. */
 bool shard_conns_check(struct shard_conns *sc);
 void shard_conns_close(struct shard_conns *sc);

@@ -183,8 +183,11 @@ static int sched_loop(struct sched *s, int sfd, char **argv)
                 drop_redis(s, s->c->errstr);
             else if (redis_master_moved(&s->map.servers[SHARD_HOME], s->c, &s->master_check_ms))
                 drop_redis(s, "a failover: the sentinels name another master");
-            else
+            else {
                 shard_conns_check(&s->conns); /* a shard's lost connection is remade next round */
+                for (size_t i = 1; i < s->map.nservers; i++) /* a shard's failover (Sentinel) */
+                    if (shard_conn_follow(&s->conns, i) && s->wake[i]) drop_wake(s, i);
+            }
         }
         int sig = 0;
         if (sleep_for(s, sfd, wait < 0 ? 0 : wait, &sig) != WAKE_SIGNAL) continue;

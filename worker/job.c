@@ -132,20 +132,22 @@ static void ack_try(struct ack *a)
 
 /* The replicas confirmed (or the timeout passed): their acks may go out. Too few
  * replicas does not hold a job back (it would never be acknowledged): it is counted
- * in the log, and a failover now may run the job again (docs/sentinel.md). */
+ * in the log, and a failover now may run the job again (docs/sentinel.md). No reply:
+ * the server is gone, and so the acks are not sent (the jobs stay in flight there). */
 static void wait_done(redisAsyncContext *c, void *r, void *priv)
 {
     redisReply *reply = r;
-    if (!reply) return; /* connection gone: the supervisor requeues what is left */
     struct worker *w = conn_worker(c);
     int64_t want = w->cfg->redis_wait.replicas;
-    if (reply->type != REDIS_REPLY_INTEGER || reply->integer < want) {
+    if (reply && (reply->type != REDIS_REPLY_INTEGER || reply->integer < want)) {
         w->waits_short++;
         int64_t now = mono_ms();
         if (now - w->waits_short_logged_ms >= 10000) {
-            log_warn("WAIT %lld %lld: %s (%lld times since the last warning): a failover now may "
-                     "lose these results and run their jobs again",
+            char where[1200];
+            log_warn("WAIT %lld %lld on %s: %s (%lld times since the last warning): a failover "
+                     "now may lose these results and run their jobs again",
                      (long long)want, (long long)w->cfg->redis_wait.timeout_ms,
+                     worker_conn_where(c, where, sizeof where),
                      reply->type == REDIS_REPLY_ERROR ? reply->str : "too few replicas confirmed",
                      (long long)w->waits_short);
             w->waits_short_logged_ms = now;
@@ -155,17 +157,30 @@ static void wait_done(redisAsyncContext *c, void *r, void *priv)
     for (struct ack *a = priv, *next; a; a = next) {
         next = a->next_wait;
         a->waiting = false;
+        if (!reply) a->lost = true;
         ack_try(a);
     }
 }
 
+/* One WAIT per server that has results waiting, on that server: a WAIT covers only the
+ * writes of its own connection (docs/sentinel.md). */
 void job_wait_flush(struct worker *w)
 {
-    if (!w->wait_list) return;
-    redisAsyncCommand(w->cmd, wait_done, w->wait_list, "WAIT %lld %lld",
-                      (long long)w->cfg->redis_wait.replicas,
-                      (long long)w->cfg->redis_wait.timeout_ms);
-    w->wait_list = NULL;
+    for (size_t s = 0; s < w->map.nservers; s++) {
+        struct wserver *srv = &w->servers[s];
+        struct ack *list = srv->wait_list;
+        if (!list) continue;
+        srv->wait_list = NULL;
+        if (!srv->cmd || redisAsyncCommand(srv->cmd, wait_done, list, "WAIT %lld %lld",
+                                           (long long)w->cfg->redis_wait.replicas,
+                                           (long long)w->cfg->redis_wait.timeout_ms) != REDIS_OK)
+            for (struct ack *a = list, *next; a; a = next) { /* its server is lost */
+                next = a->next_wait;
+                a->waiting = false;
+                a->lost = true;
+                ack_try(a);
+            }
+    }
 }
 
 /* Takes the job's element: the ack owns it from now on (j->env still points into it). */
@@ -252,12 +267,12 @@ static struct ack *store_result(struct job *j, const struct buf *rec)
                   (const char *[]){"EXPIRE", e->reply_to.p, rttl},
                   (const size_t[]){CSTR, e->reply_to.n, CSTR});
     }
-    /* One WAIT before the loop blocks covers them all; it is sent on home, whose Sentinel
-     * setup redis_wait is part of, so it covers home's queues only (docs/sharding.md). */
-    if (w->cfg->redis_wait.replicas && w->map.queue_server[j->qidx] == SHARD_HOME) {
+    /* One WAIT per server before the loop blocks covers them all (job_wait_flush). */
+    if (w->cfg->redis_wait.replicas) {
+        struct wserver *srv = &w->servers[w->map.queue_server[j->qidx]];
         a->waiting = true;
-        a->next_wait = w->wait_list;
-        w->wait_list = a;
+        a->next_wait = srv->wait_list;
+        srv->wait_list = a;
     }
     return a;
 }

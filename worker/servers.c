@@ -125,10 +125,31 @@ redisAsyncContext *worker_conn_open(struct wserver *srv, const char *name, bool 
     return c;
 }
 
+int server_pin(struct wserver *srv, char *err, size_t errlen)
+{
+    struct worker *w = srv->w;
+    enum redis_connect_status st =
+        redis_target_pin(&srv->via, 2.0, &w->map.servers[srv->index], err, errlen);
+    if (st == REDIS_CONNECT_OK) return 0;
+    if (st == REDIS_CONNECT_AUTH && !w->exit_code) { /* a config error, as for home */
+        log_error("%s", err);
+        w->exit_code = FAC_EXIT_BOOT;
+        ev_break(w->loop, EVBREAK_ALL);
+    }
+    return -1;
+}
+
 int server_connect(struct wserver *srv)
 {
     struct worker *w = srv->w;
     bool home = srv->index == SHARD_HOME;
+    if (!home && srv->via.nsentinels) { /* ask the shard's sentinels for its master now */
+        char err[1400];
+        if (server_pin(srv, err, sizeof err)) {
+            server_lost(srv, NULL, "finding its master", err);
+            return 0;
+        }
+    }
     srv->booting = 1 + (int)srv->nq + home;
     if (!(srv->cmd = worker_conn_open(srv, "cmd", false))) return -1;
     redisAsyncCommand(srv->cmd, on_boot_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", script_fetch.src);

@@ -110,6 +110,8 @@ static void sup_requeue_pending(struct supervisor *s)
     while (s->npending) {
         redisContext *c = sup_redis(s);
         if (!c) return;
+        for (size_t i = 1; i < s->map.nservers; i++) /* each shard on its master of now */
+            shard_conn_follow(&s->conns, i);
         struct pending_requeue *p = &s->pending[0];
         struct requeue_stats st;
         char err[1024];
@@ -303,6 +305,8 @@ static void sup_note_exit(struct supervisor *s, int i, int status)
         s->failures = 0;
         s->next_spawn_ms = mono_ms();
         s->master_check_ms = 0;
+        for (size_t k = 1; k < s->map.nservers; k++) /* a shard's failover, likewise */
+            s->conns.master_check_ms[k] = 0;
     } else if (signaled || code != FAC_EXIT_OK) {
         /* A crash loop is workers dying before they get anything done; one that had
          * finished jobs (killed, OOM, a poison job) starts the count afresh. */
@@ -582,6 +586,8 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
              s->map.nservers > 1 ? " (+ queue shards)" : "", cfg->prefix);
     for (;;) {
         shard_conns_check(&s->conns); /* a lost connection is remade on its next use */
+        for (size_t i = 1; i < s->map.nservers; i++) /* home: sup_redis */
+            shard_conn_follow(&s->conns, i);         /* a shard's failover (Sentinel) */
         sup_reap(s);
         sup_requeue_pending(s);
         if ((s->stopping || s->boot_failed) && count_alive(s) == 0 && !s->sched.pid) break;

@@ -57,6 +57,11 @@ void worker_fatal_redis(struct worker *w, const char *what, const char *why)
 
 void worker_fatal_redis_on(const redisAsyncContext *c, const char *what, const char *why)
 {
+    struct wserver *srv = c->data;
+    if (srv->index != SHARD_HOME && redis_error_is_failover(why)) {
+        server_lost(srv, NULL, what, why); /* reconnects through its sentinels */
+        return;
+    }
     char where[1200];
     fatal_redis(conn_worker(c), worker_conn_where(c, where, sizeof where), what, why);
 }
@@ -234,16 +239,15 @@ static void install_signals(struct worker *w)
 static int pin_master(struct worker *w)
 {
     char err[1400];
-    struct redis_target t = w->map.servers[SHARD_HOME]; /* lib/shard.c built it */
+    struct wserver *home = &w->servers[SHARD_HOME];
+    home->via = w->map.servers[SHARD_HOME]; /* lib/shard.c built it */
     int64_t give_up = mono_ms() + PIN_MASTER_TRY_MS;
     int asked = 0;
     for (;;) {
-        enum redis_connect_status st = redis_target_pin(&t, 2.0, &w->target, err, sizeof err);
-        if (st == REDIS_CONNECT_OK) {
-            w->via = t;
-            w->map.servers[SHARD_HOME] = w->target; /* every home connection: this master */
-            return 0;
-        }
+        /* every home connection: this master */
+        enum redis_connect_status st =
+            redis_target_pin(&home->via, 2.0, &w->map.servers[SHARD_HOME], err, sizeof err);
+        if (st == REDIS_CONNECT_OK) return 0;
         if (st == REDIS_CONNECT_AUTH || mono_ms() >= give_up || w->mode != WM_QUIET) {
             log_error("%s", err);
             return st == REDIS_CONNECT_AUTH ? FAC_EXIT_BOOT : FAC_EXIT_REDIS;
@@ -262,13 +266,6 @@ static int worker_init(struct worker *w)
         log_error("%s", err);
         return FAC_EXIT_BOOT;
     }
-    int rc = pin_master(w);
-    if (rc) return rc;
-    w->audit = audit_open(cfg, w->loop, job_audit_durable, w, err, sizeof err);
-    if (!w->audit) {
-        log_error("%s", err);
-        return FAC_EXIT_BOOT;
-    }
     size_t nq = cfg->nqueues;
     w->servers = calloc(w->map.nservers, sizeof *w->servers);
     for (size_t s = 0; s < w->map.nservers; s++) {
@@ -280,6 +277,15 @@ static int worker_init(struct worker *w)
         srv->reconnect.data = srv;
         for (size_t i = 0; i < nq; i++)
             if (w->map.queue_server[i] == s) srv->queues[srv->nq++] = i;
+        if (s != SHARD_HOME && w->map.servers[s].nsentinels)
+            srv->via = w->map.servers[s]; /* pinned on each connect (servers.c) */
+    }
+    int rc = pin_master(w);
+    if (rc) return rc;
+    w->audit = audit_open(cfg, w->loop, job_audit_durable, w, err, sizeof err);
+    if (!w->audit) {
+        log_error("%s", err);
+        return FAC_EXIT_BOOT;
     }
     w->ready_key = calloc(nq, sizeof *w->ready_key);
     w->inflight_key = calloc(nq, sizeof *w->inflight_key);
@@ -312,6 +318,7 @@ static int worker_init(struct worker *w)
     for (size_t s = 1; s < w->map.nservers; s++) /* a shard away now is retried, not fatal */
         if (server_connect(&w->servers[s]))
             server_lost(&w->servers[s], NULL, "connect", "no connection could be started");
+    if (w->exit_code) return w->exit_code; /* a shard's sentinels refused the credentials */
     sentinel_watch_start(w);
     return 0;
 }

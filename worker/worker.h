@@ -46,6 +46,13 @@ struct wserver {
     uint32_t epoch;     /* + 1 on each loss: an older ack is not sent (job.c) */
     int64_t backoff_ms; /* the delay before the next reconnect */
     ev_timer reconnect;
+    /* Sentinel (docs/sentinel.md): via holds the sentinels and w->map.servers[index] the
+     * master pinned for this boot (home) or this connection round (a shard). */
+    struct redis_target via;  /* via.nsentinels == 0: no Sentinel for this server */
+    redisAsyncContext *watch; /* subscribed to +switch-master on one sentinel, or NULL */
+    int watch_next;           /* the sentinel to try next */
+    ev_timer watch_retry;
+    struct ack *wait_list; /* redis_wait: its stored results no WAIT covers yet (job.c) */
 };
 
 struct worker {
@@ -53,11 +60,6 @@ struct worker {
     const struct fac_config *cfg;
     struct pool_shm *shm;
     struct worker_slot *slot;
-    struct redis_target target; /* home, with Sentinel pinned to the master of this boot */
-    struct redis_target via;    /* with Sentinel: the sentinels (sentinel.c), else unused */
-    redisAsyncContext *watch;   /* subscribed to +switch-master on one sentinel, or NULL */
-    int watch_next;             /* the sentinel to try next */
-    ev_timer watch_retry;
     char wid[128];
 
     struct shard_map map;     /* which server each queue lives on */
@@ -85,7 +87,6 @@ struct worker {
     int fetch_asked;         /* how many jobs the fetch on the wire asked for */
     ev_prepare prepare;
 
-    struct ack *wait_list; /* redis_wait: stored results no WAIT covers yet (job.c) */
     int64_t waits_short, waits_short_logged_ms; /* WAITs short of replicas, last warning */
 
     enum worker_mode mode;
@@ -133,16 +134,21 @@ static inline redisAsyncContext *queue_cmd(const struct worker *w, int qidx)
 }
 void worker_conn_booted(struct wserver *srv);
 
-/* sentinel.c: with Sentinel, ends the worker (exit 4) once the sentinels switch the
- * master away from the one it pinned. */
+/* sentinel.c: for every server behind Sentinel, subscribes to +switch-master: home's
+ * switch ends the worker (exit 4), a shard's drops and reconnects that shard. */
 void sentinel_watch_start(struct worker *w);
+/* servers.c: a shard behind Sentinel: pins w->map.servers[srv->index] to the master the
+ * sentinels name now; 0, or -1 with err (and, for refused credentials, exit_code set). */
+int server_pin(struct wserver *srv, char *err, size_t errlen);
 
 /* cancel.c: subscribes to P:cancel, which stops a running job when its id comes. */
 redisAsyncContext *cancel_open(struct worker *w);
 
 /* Lifecycle hooks used by job.c and fetch.c. */
 void worker_job_released(struct worker *w);
-/* c: the connection that failed (its server is named in the log). */
+/* c: the connection that failed (its server is named in the log). On a queue shard a
+ * failover reply (READONLY, UNBLOCKED, MASTERDOWN) drops and reconnects that shard
+ * instead (server_lost). */
 void worker_fatal_redis_on(const redisAsyncContext *c, const char *what, const char *why);
 /* The same for a cause that is no connection's (a Sentinel failover): names home. */
 void worker_fatal_redis(struct worker *w, const char *what, const char *why);

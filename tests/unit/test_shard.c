@@ -170,6 +170,53 @@ static void a_missing_shard_password_file_is_named_by_its_queue(void **state)
     assert_contains(err, "redis_shards.a: redis_password_file /nonexistent/pw: cannot open it");
 }
 
+static void a_shard_behind_sentinel_has_its_own_sentinels_and_master(void **state)
+{
+    load_map("{\"redis\": \"redis://10.0.0.1:6379/0\","
+             " \"redis_sentinels\": [\"10.0.0.9:26379\"], \"redis_master\": \"home\","
+             " \"queues\": [\"default\", \"long\", \"bulk\"],"
+             " \"redis_shards\": {"
+             "   \"long\": {\"redis\": \"redis://:pw@ignored/2\","
+             "            \"redis_sentinels\": [\"10.0.1.1:26379\", \"[::1]:26380\"],"
+             "            \"redis_master\": \"fac-long\"},"
+             "   \"bulk\": \"redis://10.0.0.3:6379/0\"}}");
+    assert_int_equal(map.nservers, 3);
+    const struct redis_target *home = &map.servers[SHARD_HOME];
+    assert_int_equal(home->nsentinels, 1);
+    assert_string_equal(home->master_name, "home");
+    assert_string_equal(home->key_prefix, "");
+    const struct redis_target *t = &map.servers[map.queue_server[1]];
+    assert_int_equal(t->nsentinels, 2);
+    assert_string_equal(t->master_name, "fac-long");
+    assert_string_equal(t->sentinels[0].host, "10.0.1.1");
+    assert_int_equal(t->sentinels[1].port, 26380);
+    assert_string_equal(t->sentinels[1].host, "::1");
+    assert_string_equal(t->password, "pw");
+    assert_int_equal(t->db, 2);
+    assert_string_equal(t->key_prefix, "redis_shards.long.");
+    assert_int_equal(map.servers[map.queue_server[2]].nsentinels, 0); /* bulk: plain */
+}
+
+static void a_shard_sentinel_mistake_names_the_key_path(void **state)
+{
+    assert_refused("{\"queues\": [\"a\"], \"redis_shards\": {\"a\": {\"redis\": "
+                   "\"redis://h/0\", \"redis_master\": \"m\"}}}",
+                   "redis_shards.a.redis_master is set but redis_shards.a.redis_sentinels is not");
+    free_all(state);
+    assert_refused("{\"queues\": [\"a\"], \"redis_shards\": {\"a\": {\"redis\": "
+                   "\"redis://h/0\", \"redis_sentinels\": [\"h:26379\"]}}}",
+                   "redis_shards.a.redis_sentinels is set, so redis_shards.a.redis_master must");
+    free_all(state);
+    if (!load("{\"queues\": [\"a\"], \"redis_shards\": {\"a\": {\"redis\": \"redis://h/0\","
+              " \"redis_sentinels\": [\"h:26379\"], \"redis_master\": \"m\","
+              " \"redis_sentinel_password_file\": \"/nonexistent/spw\"}}}"))
+        fail_msg("config refused: %s", err);
+    assert_int_equal(shard_map_build(cfg, &map, err, sizeof err), -1);
+    assert_contains(err, "redis_shards.a.redis_sentinel_password_file /nonexistent/spw: cannot "
+                         "open it");
+    assert_null(strstr(err, "redis_shards.a: redis_shards.a"));
+}
+
 #define T(f) cmocka_unit_test_teardown(f, free_all)
 
 int main(void)
@@ -185,6 +232,8 @@ int main(void)
         T(a_shard_without_a_url_is_refused),
         T(a_bad_shard_url_is_named_by_its_queue),
         T(a_missing_shard_password_file_is_named_by_its_queue),
+        T(a_shard_behind_sentinel_has_its_own_sentinels_and_master),
+        T(a_shard_sentinel_mistake_names_the_key_path),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

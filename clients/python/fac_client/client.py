@@ -73,10 +73,11 @@ def _delay_ms(delay):
     return int(delay * 1000)
 
 
-def _sentinel_master(url, sentinels, master, sentinel_password, socket_timeout):
+def _sentinel_master(url, sentinels, master, sentinel_password, socket_timeout, password=None):
     """A redis.Redis on the master the sentinels name; it asks them again after a
     failover (redis-py's SentinelConnectionPool). The URL gives user, password and db
-    only, as the pool's `redis` key does with `redis_sentinels`."""
+    only, as the pool's `redis` key does with `redis_sentinels`; password (a
+    redis_password_file's) overrides the URL's."""
     from redis.sentinel import Sentinel  # noqa: PLC0415
     if not master:
         raise ValueError("sentinels need master= (the pool's redis_master)")
@@ -88,6 +89,8 @@ def _sentinel_master(url, sentinels, master, sentinel_password, socket_timeout):
         addrs.append((host.strip("[]"), int(port)))
     kw = redis_lib.connection.parse_url(url) if url else {}
     conn_kw = {k: kw[k] for k in ("username", "password", "db") if kw.get(k) is not None}
+    if password is not None:
+        conn_kw["password"] = password
     skw = {"password": sentinel_password} if sentinel_password else {}
     sentinel = Sentinel(addrs, socket_timeout=socket_timeout, sentinel_kwargs=skw)
     return sentinel.master_for(master, socket_timeout=socket_timeout, **conn_kw)
@@ -110,11 +113,13 @@ class Client:
     sentinels ("host:port" list) and master: find the master through Redis Sentinel
     (the pool's redis_sentinels and redis_master); url then gives user, password, db.
     wait_replicas (and wait_timeout_ms): each enqueue WAITs for that many replicas and
-    raises FacNotReplicated (the job is enqueued) when fewer confirm in time (jobs of the
-    main server's queues: redis_wait belongs to its Sentinel setup).
+    raises FacNotReplicated (the job is enqueued) when fewer confirm in time; the WAIT
+    goes to the queue's own server (the main one or its shard).
 
     shards: the pool's `redis_shards` (docs/sharding.md): queue name -> a Redis URL, an
-    object {"redis": URL, "redis_password_file": PATH}, or a redis.Redis. Each job goes
+    object {"redis": URL, "redis_password_file": PATH} (with Sentinel also
+    "redis_sentinels", "redis_master", "redis_sentinel_password_file", as in the pool's
+    config: docs/sentinel.md "Shards"), or a redis.Redis. Each job goes
     to its queue's server, and its result and reply are read there; queues not named
     live on the main server. Client.from_config reads all of this from the fac.json."""
 
@@ -149,15 +154,45 @@ class Client:
             if isinstance(where, str):
                 where = {"redis": where}
             if isinstance(where, dict):
-                if "redis" not in where:
-                    raise ValueError("shards.%s needs \"redis\": a URL" % queue)
-                key = (where["redis"], where.get("redis_password_file"))
-                if key not in by_url:
-                    by_url[key] = _connect(where["redis"], where.get("redis_password_file"))
-                where = by_url[key]
+                where = self._shard_conn(queue, where, by_url, socket_timeout)
             if not any(where is s for s in self.servers):
                 self.servers.append(where)
             self._queue_r[queue] = where
+        # The servers found through Sentinel (redis-py's SentinelConnectionPool).
+        self._sentinel_pools = [p for p in (getattr(s, "connection_pool", None)
+                                            for s in self.servers)
+                                if hasattr(p, "get_master_address")]
+
+    @staticmethod
+    def _shard_conn(queue, where, by_url, socket_timeout):
+        """A shard given as an object: its "redis" URL (with "redis_password_file"), and
+        with Sentinel "redis_sentinels" and "redis_master" (and
+        "redis_sentinel_password_file"), as in the pool's redis_shards; "sentinels",
+        "master" and "sentinel_password" are accepted as well."""
+        if "redis" not in where:
+            raise ValueError("shards.%s needs \"redis\": a URL" % queue)
+        url, pw_file = where["redis"], where.get("redis_password_file")
+        sentinels = where.get("redis_sentinels", where.get("sentinels"))
+        master = where.get("redis_master", where.get("master"))
+        spw = where.get("sentinel_password")
+        if where.get("redis_sentinel_password_file"):
+            spw = _read_password(where["redis_sentinel_password_file"])
+        if (master or spw) and not sentinels:
+            raise ValueError("shards.%s: redis_master or a sentinel password is set but "
+                             "redis_sentinels is not: list the sentinels or remove them" % queue)
+        key = (url, pw_file, tuple(sentinels or ()), master)
+        if key in by_url:
+            return by_url[key]
+        if sentinels:
+            if not master:
+                raise ValueError("shards.%s.redis_sentinels is set, so shards.%s.redis_master "
+                                 "must name the master" % (queue, queue))
+            conn = _sentinel_master(url, sentinels, master, spw, socket_timeout,
+                                    _read_password(pw_file) if pw_file else None)
+        else:
+            conn = _connect(url, pw_file)
+        by_url[key] = conn
+        return conn
 
     @classmethod
     def from_config(cls, path="/etc/fac-worker/fac.json", **overrides):
@@ -226,17 +261,18 @@ class Client:
         return env["id"] if push() else None
 
     def _follow_master(self):
-        """With sentinels, at most once a second: have the sentinels switched the master?
-        Then the idle connections go and the next command reaches the new master, rather
-        than the old one, which takes (and loses) writes until Sentinel demotes it."""
-        pool = self.r.connection_pool
-        if not hasattr(pool, "get_master_address") or time.monotonic() < self._master_check_at:
+        """With sentinels (the main server's or a shard's), at most once a second: have
+        the sentinels switched a master? Then its idle connections go and the next
+        command reaches the new master, rather than the old one, which takes (and
+        loses) writes until Sentinel demotes it."""
+        if not self._sentinel_pools or time.monotonic() < self._master_check_at:
             return
         self._master_check_at = time.monotonic() + 1.0
-        try:
-            pool.get_master_address()
-        except redis_lib.exceptions.RedisError:
-            pass  # no sentinel answers: the next command tells the caller
+        for pool in self._sentinel_pools:
+            try:
+                pool.get_master_address()
+            except redis_lib.exceptions.RedisError:
+                pass  # no sentinel answers: the next command tells the caller
 
     def _envelope(self, tool, args, site, user, timeout, job_id, max_attempts, reply_to,
                   deduplicate):
@@ -264,13 +300,14 @@ class Client:
         argv = [msgpack.packb(env, use_bin_type=True), due, "front" if at_front else "back",
                 UNIQUE_TTL_S if deduplicate else 0, self._key("scheduler", "wake")]
         conn = self.conn(queue)
-        if not self.wait_replicas or conn is not self.r:
+        if not self.wait_replicas:
             return lambda: self._enqueue(keys=keys, args=argv, client=conn) == 1
-        return lambda: self._push_and_wait(env["id"], keys, argv)
+        return lambda: self._push_and_wait(conn, env["id"], keys, argv)
 
-    def _push_and_wait(self, job_id, keys, argv):
-        """The enqueue script and WAIT in one round trip (a pipeline)."""
-        pipe = self.r.pipeline(transaction=False)
+    def _push_and_wait(self, conn, job_id, keys, argv):
+        """The enqueue script and WAIT in one round trip (a pipeline), on the queue's own
+        server: a WAIT covers only the writes of its own connection."""
+        pipe = conn.pipeline(transaction=False)
         self._enqueue(keys=keys, args=argv, client=pipe)
         pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
         pushed, replicas = pipe.execute()
