@@ -270,6 +270,10 @@ def read_mem(pid):
                     m["pss"] = int(line.split()[1]) * 1024
                 elif line.startswith("Private_Clean:") or line.startswith("Private_Dirty:"):
                     priv += int(line.split()[1]) * 1024
+                    if line.startswith("Private_Dirty:"):
+                        # its own memory proper; Private_Clean is file pages (library
+                        # code) that only this process has touched so far
+                        m["private_dirty"] = int(line.split()[1]) * 1024
         m["private"] = priv
     except (OSError, ValueError, IndexError):
         return None
@@ -281,7 +285,7 @@ def read_mem(pid):
 def mem_summary(samples):
     """samples: list of mem dicts of one role -> max of each field, plus count."""
     out = {"n": len(samples)}
-    for k in ("rss", "rss_anon", "pss", "private"):
+    for k in ("rss", "rss_anon", "pss", "private", "private_dirty"):
         vals = [s[k] for s in samples if k in s]
         out[k] = max(vals) if vals else None
     return out
@@ -651,6 +655,7 @@ class Bench:
         path = os.path.join(self.tmp, "fac-%s.json" % tag)
         with open(path, "w") as f:
             json.dump(cfg, f, indent=2)
+        os.chmod(path, 0o640)  # fac-worker refuses a world-readable file holding a password
         return path, cfg
 
     def fac_check_config(self, path):
@@ -1392,6 +1397,8 @@ def table_rows(results):
     rows.append(("idle worker private (MiB)", vals(lambda d: mb(_get(d, "idle_memory", "worker_max", "private"))), "%.2f"))
     rows.append(("busy worker PSS (MiB)", vals(lambda d: mb(_get(d, "throughput", "busy_memory", "worker", "pss"))), "%.2f"))
     rows.append(("supervisor private (MiB)", vals(lambda d: mb(_get(d, "idle_memory", "supervisor", "private"))), "%.2f"))
+    rows.append(("supervisor private dirty (MiB)", vals(lambda d: mb(_get(d, "idle_memory", "supervisor", "private_dirty"))), "%.2f"))
+    rows.append(("idle worker private dirty (MiB)", vals(lambda d: mb(_get(d, "idle_memory", "worker_max", "private_dirty"))), "%.2f"))
     # extra detail
     rows.append(("latency p90 (ms)", vals(lambda d: _get(d, "latency", "p90_ms")), "%.3f"))
     rows.append(("latency max (ms)", vals(lambda d: _get(d, "latency", "max_ms")), "%.3f"))
