@@ -194,9 +194,10 @@ class Stream:
     client (via the sentinels), noting which enqueues were acknowledged and
     when; an enqueue that raised is not acknowledged."""
 
-    def __init__(self, client, every=0.005):
+    def __init__(self, client, every=0.005, queue="default"):
         self.client = client
         self.every = every
+        self.queue = queue
         self.acked = []      # (job id, monotonic time of the ack)
         self.not_replicated = set()  # acked by the master, WAIT saw too few replicas
         self.failed = 0
@@ -206,7 +207,7 @@ class Stream:
     def _run(self):
         while not self._stop.is_set():
             try:
-                jid = self.client.enqueue("sleep", {"ms": 20})
+                jid = self.client.enqueue("sleep", {"ms": 20}, queue=self.queue)
                 self.acked.append((jid, time.monotonic()))
             except fac_client.FacNotReplicated as e:
                 self.acked.append((e.job_id, time.monotonic()))

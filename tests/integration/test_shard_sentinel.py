@@ -8,52 +8,15 @@ own process, stopped by pid).
 """
 
 import json
-import threading
 import time
 
 import pytest
-import redis as redislib
 
 from conftest import PREFIX, Pool, ctl, make_config, unpack, wait_until
-from test_sentinel import (MASTER, FOLLOW_S, Topology, check_config, fac_client,
+from test_sentinel import (MASTER, FOLLOW_S, Stream, Topology, check_config, fac_client,
                            largest_gap, results_on, wait_demoted, wait_switched)
 
 WAIT = {"replicas": 1, "timeout_ms": 200}
-
-
-class QueueStream:
-    """Enqueues a sleep job on one queue every `every` s from a thread through the
-    Python client, noting which enqueues were acknowledged and when; an enqueue that
-    raised is not acknowledged, one WAIT did not confirm is noted as such."""
-
-    def __init__(self, client, queue, every=0.01):
-        self.client, self.queue, self.every = client, queue, every
-        self.acked = []  # (job id, monotonic time of the ack)
-        self.not_replicated = set()
-        self.failed = 0
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                jid = self.client.enqueue("sleep", {"ms": 20}, queue=self.queue)
-                self.acked.append((jid, time.monotonic()))
-            except fac_client.FacNotReplicated as e:
-                self.acked.append((e.job_id, time.monotonic()))
-                self.not_replicated.add(e.job_id)
-            except (redislib.exceptions.RedisError, OSError):
-                self.failed += 1
-                time.sleep(0.02)
-            time.sleep(self.every)
-
-    def start(self):
-        self._t.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        self._t.join(30)
 
 
 @pytest.fixture
@@ -110,7 +73,7 @@ def test_shard_failover_with_default_going_on(servers, tmp_path):
         worker_pids = pool.worker_pids()
         client = fac_client.Client.from_config(str(cfg))
         assert client.conn("long") is not client.r
-        streams = {q: QueueStream(client, q).start() for q in ("default", "long")}
+        streams = {q: Stream(client, every=0.01, queue=q).start() for q in ("default", "long")}
         time.sleep(2.0)
         # The workers WAIT on the shard too: its WAITs so far outnumber the client's
         # (one per `long` enqueue, counted after the INFO, plus fac-ctl's and one in

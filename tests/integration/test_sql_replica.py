@@ -17,7 +17,7 @@ from conftest import (AUDIT_TABLE, MariaDB, enqueue, job, site_db_config,
 
 SITE = "site1.local"
 DB = "rep_site"
-TODO = ("CREATE TABLE `tabToDo` (name varchar(140) PRIMARY KEY, "
+TABLE_TO_DO = ("CREATE TABLE `tabToDo` (name varchar(140) PRIMARY KEY, "
         "description text) ENGINE=InnoDB;")
 TOOLS = {
     "todos": {"kind": "sql", "query": "SELECT name FROM `tabToDo` ORDER BY name"},
@@ -56,7 +56,7 @@ def pair(tmp_path_factory):
         wait_until(lambda: replica_running(replica), 20, interval=0.1,
                    what="replication running")
         primary.create_site_db(DB, DB + "-pw")
-        primary.sql(TODO + "\nINSERT INTO `tabToDo` VALUES ('TD-1', 'before');", db=DB)
+        primary.sql(TABLE_TO_DO + "\nINSERT INTO `tabToDo` VALUES ('TD-1', 'before');", db=DB)
         wait_until(lambda: replica.sql(
             "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='%s' "
             "AND TABLE_NAME='tabToDo'" % DB) == [["1"]] and replica.sql(
