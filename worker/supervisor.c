@@ -77,6 +77,7 @@ struct supervisor {
     size_t npending;
     struct sched_child sched;
     int64_t next_beat_ms;
+    char boot_id[64]; /* this machine's (/proc/sys/kernel/random/boot_id); "" = unknown */
     struct notify notify;
     int64_t jobs_total;        /* jobs finished by every worker since start */
     struct queue_snap *queues; /* per cfg->queues, read every 2 s (STATUS and /metrics) */
@@ -140,14 +141,55 @@ static void sup_heartbeat(struct supervisor *s, bool leaving)
     if (!c || c->err) return;
     char k[FAC_KEY_MAX];
     key_global(k, FAC_KEY_SUPERVISORS, s->cfg->prefix);
-    if (leaving)
+    if (leaving) {
         freeReplyObject(redisCommand(c, "ZREM %s %s:%d", k, s->cfg->host_id, (int)s->pid));
-    else {
+        if (s->boot_id[0]) { /* the host_id is free for another machine at once */
+            char hk[FAC_KEY_MAX + 160];
+            snprintf(hk, sizeof hk, FAC_KEY_HOST, s->cfg->prefix, s->cfg->host_id);
+            freeReplyObject(redisCommand(c, "EVAL %s 1 %s %s",
+                                         "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                         "return redis.call('DEL', KEYS[1]) end return 0",
+                                         hk, s->boot_id));
+        }
+    } else {
         char member[160];
         snprintf(member, sizeof member, "%s:%d", s->cfg->host_id, (int)s->pid);
         /* Redis's clock (srvclock.h); a READONLY reply means the master moved */
         freeReplyObject(redis_check_master_reply(c, srvclock_beat_sync(c, k, member)));
+        if (s->boot_id[0]) { /* this machine holds its host_id (sup_claim_host) */
+            char hk[FAC_KEY_MAX + 160];
+            snprintf(hk, sizeof hk, FAC_KEY_HOST, s->cfg->prefix, s->cfg->host_id);
+            freeReplyObject(redisCommand(c, "SET %s %s PX %lld", hk, s->boot_id,
+                                         (long long)(s->cfg->dead_after * 1000)));
+        }
     }
+}
+
+/* Two machines with one host_id would rescue each other's live jobs (a supervisor
+ * requeues the jobs of its host's workers that are not its own processes). Every
+ * supervisor keeps P:host:<host_id> set to its machine's boot id while it runs; one
+ * that finds another machine's there refuses to start. -1: refused (logged). */
+static int sup_claim_host(struct supervisor *s, redisContext *c)
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+    if (!f) return 0; /* no boot id here: no check */
+    if (!fgets(s->boot_id, sizeof s->boot_id, f)) s->boot_id[0] = '\0';
+    fclose(f);
+    s->boot_id[strcspn(s->boot_id, "\n")] = '\0';
+    if (!s->boot_id[0] || !c) return 0;
+    char hk[FAC_KEY_MAX + 160];
+    snprintf(hk, sizeof hk, FAC_KEY_HOST, s->cfg->prefix, s->cfg->host_id);
+    redisReply *r = redisCommand(c, "GET %s", hk);
+    int rc = 0;
+    if (r && r->type == REDIS_REPLY_STRING && strcmp(r->str, s->boot_id) != 0) {
+        log_error("host_id \"%s\" is in use by another machine (boot id %s, heard within the "
+                  "last %.0f s): its supervisor would rescue this one's running jobs and the other "
+                  "way round; give every host its own host_id (docs/scale-out.md)",
+                  s->cfg->host_id, r->str, s->cfg->dead_after);
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
 }
 
 /* ---- workers ---- */
@@ -571,6 +613,7 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
         log_warn("%s; starting workers anyway (they retry with backoff)", err);
         all_up = false;
     }
+    if (sup_claim_host(s, s->conns.c[SHARD_HOME]) < 0) return FAC_EXIT_BOOT;
     if (all_up && requeue_orphans(&s->conns, cfg, err, sizeof err) < 0) log_warn("%s", err);
 
     s->shm = mmap(NULL, sizeof *s->shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

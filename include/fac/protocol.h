@@ -25,6 +25,8 @@
 #define FAC_KEY_CRON_AT "%s:scheduler:cron_at" /* the second the leader last fired up to */
 #define FAC_KEY_SUPERVISORS "%s:supervisors"   /* zset: supervisor id -> heartbeat (ms) */
 #define FAC_KEY_RESCUE_LOCK "%s:rescue:%s"     /* one rescuer per dead worker */
+/* host_id -> boot id of the machine using it, TTL dead_after (docs/scale-out.md) */
+#define FAC_KEY_HOST "%s:host:%s"
 
 /* How long a cancel waits for its job to be seen (fac-ctl cancel). */
 #define FAC_CANCEL_TTL_MS (86400 * 1000LL)
