@@ -131,6 +131,13 @@ static void sup_requeue_pending(struct supervisor *s)
     }
 }
 
+/* P:host:<host_id>, held at this machine's boot id (sup_claim_host). */
+static const char *host_key(const struct supervisor *s, char *out, size_t outlen)
+{
+    snprintf(out, outlen, FAC_KEY_HOST, s->cfg->prefix, s->cfg->host_id);
+    return out;
+}
+
 /* P:supervisors: a scheduler rescues only workers whose supervisor is silent too. */
 static void sup_heartbeat(struct supervisor *s, bool leaving)
 {
@@ -145,7 +152,7 @@ static void sup_heartbeat(struct supervisor *s, bool leaving)
         freeReplyObject(redisCommand(c, "ZREM %s %s:%d", k, s->cfg->host_id, (int)s->pid));
         if (s->boot_id[0]) { /* the host_id is free for another machine at once */
             char hk[FAC_KEY_MAX + 160];
-            snprintf(hk, sizeof hk, FAC_KEY_HOST, s->cfg->prefix, s->cfg->host_id);
+            host_key(s, hk, sizeof hk);
             freeReplyObject(redisCommand(c, "EVAL %s 1 %s %s",
                                          "if redis.call('GET', KEYS[1]) == ARGV[1] then "
                                          "return redis.call('DEL', KEYS[1]) end return 0",
@@ -158,7 +165,7 @@ static void sup_heartbeat(struct supervisor *s, bool leaving)
         freeReplyObject(redis_check_master_reply(c, srvclock_beat_sync(c, k, member)));
         if (s->boot_id[0]) { /* this machine holds its host_id (sup_claim_host) */
             char hk[FAC_KEY_MAX + 160];
-            snprintf(hk, sizeof hk, FAC_KEY_HOST, s->cfg->prefix, s->cfg->host_id);
+            host_key(s, hk, sizeof hk);
             freeReplyObject(redisCommand(c, "SET %s %s PX %lld", hk, s->boot_id,
                                          (long long)(s->cfg->dead_after * 1000)));
         }
@@ -178,7 +185,7 @@ static int sup_claim_host(struct supervisor *s, redisContext *c)
     s->boot_id[strcspn(s->boot_id, "\n")] = '\0';
     if (!s->boot_id[0] || !c) return 0;
     char hk[FAC_KEY_MAX + 160];
-    snprintf(hk, sizeof hk, FAC_KEY_HOST, s->cfg->prefix, s->cfg->host_id);
+    host_key(s, hk, sizeof hk);
     redisReply *r = redisCommand(c, "GET %s", hk);
     int rc = 0;
     if (r && r->type == REDIS_REPLY_STRING && strcmp(r->str, s->boot_id) != 0) {
