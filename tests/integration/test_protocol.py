@@ -296,3 +296,24 @@ def test_audit_row_redacts_secret_looking_args(fac, tmp_path):
     assert text.count("***REDACTED***") == 5, text
     assert "TD-0001" in text
     assert row["target_doctype"] == "ToDo" and row["target_name"] == "TD-0001"
+
+
+def test_an_audit_file_that_cannot_be_written_holds_the_ack_not_the_result(fac):
+    """The JSON-lines sink writes on a thread of its own (audit/jsonl.c): a failing
+    write (here ENOSPC from /dev/full) is logged once, naming the file, and retried;
+    results are stored meanwhile, the jobs stay in flight (no ack without a durable
+    row), the worker keeps serving, and a stop puts the jobs back on their queue."""
+    pool = fac.start(workers=1, shutdown_timeout=1,
+                     audit={"to": "jsonl", "path": "/dev/full", "flush_ms": 10})
+    pids = pool.worker_pids()
+    ids = [enqueue(fac.r, job("echo", {"i": i})) for i in range(2)]
+    for i, jid in enumerate(ids):
+        assert wait_result(fac.r, jid, timeout=5)["result"] == {"i": i}
+    time.sleep(1.5)  # past the first retry
+    assert inflight_count(fac.r) == 2, "a job was acknowledged without its audit row"
+    log = pool.log_text()
+    assert log.count("audit file /dev/full: write failed: No space left on device") == 1, log
+    assert pool.worker_pids() == pids
+    pool.stop(timeout=15)
+    assert inflight_count(fac.r) == 0
+    assert sorted(unpack(e)["id"] for e in fac.r.lrange(ready_key(), 0, -1)) == sorted(ids)

@@ -1,6 +1,8 @@
 /*
- * fork + execve of an exec tool (see proc_spawn.h). The worker is single-threaded, so
- * the child may use ordinary library calls between fork and exec.
+ * fork + execve of an exec tool (see proc_spawn.h). The worker's only other thread, the
+ * JSON-lines audit writer (audit/jsonl.c), makes nothing but system calls and holds no
+ * lock the child could need, so the child may use ordinary library calls (glibc makes
+ * malloc safe across fork) between fork and exec.
  */
 #include "proc_spawn.h"
 
