@@ -6,44 +6,66 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The dead-list entry of an envelope over max_payload, as fac-worker's dead entry
+ * (lib/record.c), written inside Redis: the fetch and the take's burial share it. */
+#define LUA_TOO_LARGE                                                                              \
+    "local function too_large(dead, j, max, queue, wid, cap)\n"                                    \
+    "  local P = cmsgpack.pack\n"                                                                  \
+    "  local why = 'the envelope has ' .. #j .. ' bytes, over max_payload (' .. max ..\n"          \
+    "    '): put large data somewhere else and pass a reference'\n"                                \
+    "  local t = redis.call('TIME')\n"                                                             \
+    "  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                     \
+    "  redis.call('LPUSH', dead, '\\135' .. P('v') .. P(1) .. P('queue') ..\n"                     \
+    "    P(queue) .. P('reason') .. P(why) .. P('error') .. '\\130' .. P('type') ..\n"             \
+    "    P('PayloadTooLarge') .. P('message') .. P(why) .. P('failed_at') .. P(ms) ..\n"           \
+    "    P('worker') .. P(wid) .. P('job') .. struct.pack('>BI4', 198, #j) .. j)\n"                \
+    "  redis.call('LTRIM', dead, 0, tonumber(cap) - 1)\n"                                          \
+    "end\n"
+
 /* KEYS: the canceled zset, then (ready, in-flight, dead) per queue; ARGV: slots,
  * max_payload, dead_max, worker id, the queue names. Returns the canceled count, then
- * (queue number, job) pairs. A job over max_payload goes to the dead list here, as
- * fac-worker's dead entry (lib/record.c), and comes back as (-queue number, its size):
- * a 100 MB element never travels to the worker and back. */
+ * (queue number, job) pairs. A job over max_payload goes to the dead list here and comes
+ * back as (-queue number, its size): a 100 MB element never travels to the worker and
+ * back. */
 struct script script_fetch = {
     "fetch",
-    "local n, max = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
-    "local out = {redis.call('ZCARD', KEYS[1])}\n"
-    "local P = cmsgpack.pack\n"
-    "for i = 2, #KEYS, 3 do\n"
-    "  local q = (i + 1) / 3\n"
-    "  while n > 0 do\n"
-    "    local j = redis.call('LMOVE', KEYS[i], KEYS[i + 1], 'RIGHT', 'LEFT')\n"
-    "    if not j then break end\n"
-    "    if #j > max then\n"
-    "      local why = 'the envelope has ' .. #j .. ' bytes, over max_payload (' .. max ..\n"
-    "        '): put large data somewhere else and pass a reference'\n"
-    "      local t = redis.call('TIME')\n"
-    "      local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "      redis.call('LREM', KEYS[i + 1], 1, j)\n"
-    "      redis.call('LPUSH', KEYS[i + 2], '\\135' .. P('v') .. P(1) .. P('queue') ..\n"
-    "        P(ARGV[4 + q]) .. P('reason') .. P(why) .. P('error') .. '\\130' .. P('type') ..\n"
-    "        P('PayloadTooLarge') .. P('message') .. P(why) .. P('failed_at') .. P(ms) ..\n"
-    "        P('worker') .. P(ARGV[4]) .. P('job') .. struct.pack('>BI4', 198, #j) .. j)\n"
-    "      redis.call('LTRIM', KEYS[i + 2], 0, tonumber(ARGV[3]) - 1)\n"
-    "      out[#out + 1] = -q\n"
-    "      out[#out + 1] = #j\n"
-    "    else\n"
-    "      out[#out + 1] = q\n"
-    "      out[#out + 1] = j\n"
-    "    end\n"
-    "    n = n - 1\n"
-    "  end\n"
-    "  if n == 0 then break end\n"
-    "end\n"
-    "return out\n",
+    LUA_TOO_LARGE "local n, max = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+                  "local out = {redis.call('ZCARD', KEYS[1])}\n"
+                  "for i = 2, #KEYS, 3 do\n"
+                  "  local q = (i + 1) / 3\n"
+                  "  while n > 0 do\n"
+                  "    local j = redis.call('LMOVE', KEYS[i], KEYS[i + 1], 'RIGHT', 'LEFT')\n"
+                  "    if not j then break end\n"
+                  "    if #j > max then\n"
+                  "      redis.call('LREM', KEYS[i + 1], 1, j)\n"
+                  "      too_large(KEYS[i + 2], j, max, ARGV[4 + q], ARGV[4], ARGV[3])\n"
+                  "      out[#out + 1] = -q\n"
+                  "      out[#out + 1] = #j\n"
+                  "    else\n"
+                  "      out[#out + 1] = q\n"
+                  "      out[#out + 1] = j\n"
+                  "    end\n"
+                  "    n = n - 1\n"
+                  "  end\n"
+                  "  if n == 0 then break end\n"
+                  "end\n"
+                  "return out\n",
     ""};
+
+/* KEYS: in-flight, dead; ARGV: the taken job's size, max_payload, dead_max, worker id,
+ * queue. The take (worker/fetch.c) pushed the job onto the in-flight list's tail, where
+ * nothing else pushes: it is moved from there to the dead list without travelling back. */
+struct script script_bury_taken = {"bury_taken",
+                                   LUA_TOO_LARGE
+                                   "local j = redis.call('RPOP', KEYS[1])\n"
+                                   "if not j then return 0 end\n"
+                                   "if #j ~= tonumber(ARGV[1]) then\n"
+                                   "  redis.call('RPUSH', KEYS[1], j)\n"
+                                   "  return 0\n"
+                                   "end\n"
+                                   "too_large(KEYS[2], j, ARGV[2], ARGV[5], ARGV[4], ARGV[3])\n"
+                                   "return 1\n",
+                                   ""};
 
 struct script script_move = {
     "move",
@@ -109,6 +131,7 @@ static void sha_of(struct script *s)
 void scripts_init(void)
 {
     sha_of(&script_fetch);
+    sha_of(&script_bury_taken);
     sha_of(&script_move);
     sha_of(&script_enqueue);
     sha_of(&script_retry);

@@ -21,6 +21,10 @@ struct script {
  * cancels, queue-index (1-based), job, ...}: the worker checks a job against the cancels
  * only when there are any. */
 extern struct script script_fetch;
+/* BURY_TAKEN: KEYS inflight, dead; ARGV size, max_payload, dead_max, worker id, queue.
+ * Moves the job a take left on the in-flight list's tail, over max_payload, to the dead
+ * list with its reason, if it has that size. Returns 1, or 0 when it was not there. */
+extern struct script script_bury_taken;
 /* MOVE: KEYS from, to[, gone]; ARGV old, new, "front" | "back" | "dead", cap. Removes
  * old from `from` (searching from the oldest end) and, only if it was there, deletes the
  * key `gone` (when given) and RPUSHes new onto `to` ("front": served next) or LPUSHes it

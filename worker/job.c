@@ -489,6 +489,9 @@ static void cancel_unrun(struct job *j)
 
 void job_cancel(struct worker *w, const char *id, size_t len)
 {
+    /* A job taken later skips the fetch's count of waiting cancels (fetch.c). */
+    w->cancels_heard++;
+    w->cancels_pending = true;
     for (int64_t i = 0; i < w->cfg->concurrency; i++) {
         struct job *j = &w->jobs[i];
         if (j->state == J_FREE || j->env.id.n != len || memcmp(j->env.id.p, id, len) != 0) continue;

@@ -267,7 +267,8 @@ void server_lost(struct wserver *srv, const redisAsyncContext *failed, const cha
         size_t q = srv->queues[k];
         if (w->peek[q] && w->peek[q] != failed) close[nclose++] = w->peek[q];
         w->peek[q] = NULL;
-        w->peek_armed[q] = false;
+        w->peek_armed[q] = w->take_armed[q] = w->unblocking[q] = w->take_got[q] = false;
+        w->peek_id[q] = 0;
     }
     int dropped = job_abort_server(w, srv->index);
     int64_t delay = srv->backoff_ms ? 2 * srv->backoff_ms : RECONNECT_FIRST_MS;

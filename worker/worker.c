@@ -291,6 +291,10 @@ static int worker_init(struct worker *w)
     w->inflight_key = calloc(nq, sizeof *w->inflight_key);
     w->peek = calloc(nq, sizeof *w->peek);
     w->peek_armed = calloc(nq, sizeof *w->peek_armed);
+    w->take_armed = calloc(nq, sizeof *w->take_armed);
+    w->unblocking = calloc(nq, sizeof *w->unblocking);
+    w->take_got = calloc(nq, sizeof *w->take_got);
+    w->peek_id = calloc(nq, sizeof *w->peek_id);
     for (size_t i = 0; i < nq; i++) {
         w->ready_key[i] = malloc(FAC_KEY_MAX);
         w->inflight_key[i] = malloc(FAC_KEY_MAX);

@@ -43,6 +43,7 @@ struct wserver {
     bool down;          /* a lost shard waiting for its reconnect timer */
     bool was_lost;      /* on coming back, put back what this worker held there */
     bool settled;       /* its first connection attempt has ended (up or lost) */
+    bool backlog;       /* a take saw more jobs behind its own: fetch though all are parked */
     uint32_t epoch;     /* + 1 on each loss: an older ack is not sent (job.c) */
     int64_t backoff_ms; /* the delay before the next reconnect */
     ev_timer reconnect;
@@ -62,16 +63,22 @@ struct worker {
     struct worker_slot *slot;
     char wid[128];
 
-    struct shard_map map;     /* which server each queue lives on */
-    struct wserver *servers;  /* per map server; [SHARD_HOME] holds the registry */
-    redisAsyncContext *cmd;   /* servers[SHARD_HOME].cmd: registry, heartbeat, cache */
-    redisAsyncContext **peek; /* per queue, on its server: BLMOVE Q Q (a wake-up that takes
-                               * nothing) */
-    bool *peek_armed;
+    struct shard_map map;             /* which server each queue lives on */
+    struct wserver *servers;          /* per map server; [SHARD_HOME] holds the registry */
+    redisAsyncContext *cmd;           /* servers[SHARD_HOME].cmd: registry, heartbeat, cache */
+    redisAsyncContext **peek;         /* per queue, on its server: the parked BLMOVE, a take or a
+                                       * peek (fetch.c) */
+    bool *peek_armed;                 /* per queue: its BLMOVE is parked */
+    bool *take_armed;                 /* per queue: the parked BLMOVE is a take (holds a slot) */
+    bool *unblocking;                 /* per queue: a CLIENT UNBLOCK of it is on the wire */
+    bool *take_got;                   /* per queue: its take brought a job, its LLEN is due */
+    long long *peek_id;               /* per queue: CLIENT ID of its connection, 0 until known */
     char **ready_key, **inflight_key; /* per queue */
     redisAsyncContext *cancel_sub;    /* subscribed to P:cancel (cancel.c) */
     char canceled_key[FAC_KEY_MAX];   /* P:canceled */
-    bool cancels_pending;             /* the last fetch saw cancels waiting for their jobs */
+    bool cancels_pending;             /* the last fetch saw cancels waiting, or one was heard */
+    uint64_t cancels_heard;           /* cancels heard on P:cancel (cancel.c), a count */
+    uint64_t cancels_heard_at_fetch;  /* that count when the fetch on the wire was sent */
     bool ready;                       /* registered and serving */
     int unsettled;                    /* servers whose first connection attempt has not ended */
     ev_timer settle_wait;             /* serve anyway when a shard takes too long to answer */
@@ -159,6 +166,5 @@ void worker_maybe_exit(struct worker *w);
 /* fetch.c */
 void fetch_request(struct worker *w);
 void fetch_on_prepare(struct worker *w);
-void fetch_arm_peeks(struct worker *w, const struct wserver *srv);
 
 #endif

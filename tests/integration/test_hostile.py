@@ -112,8 +112,8 @@ def base_config(tmp_path, **over):
 # ---- 100 MB strings ----------------------------------------------------------------
 
 def test_a_100mb_envelope_over_max_payload_is_dead_naming_max_payload(fac):
-    # The idle worker's wake-up (BLMOVE Q Q) reads the element once into hiredis'
-    # buffer; under ASan its quarantine keeps those 100 MB past the default
+    # The idle worker's take (BLMOVE ready inflight) reads the element once into
+    # hiredis' buffer; under ASan its quarantine keeps those 100 MB past the default
     # max_memory, which would recycle the worker (gracefully) and change its pid.
     pool, pids = start(fac, max_memory="1GB")
     env = job("echo", {"blob": "x" * (100 * MB)}, id=_id())
@@ -126,9 +126,10 @@ def test_a_100mb_envelope_over_max_payload_is_dead_naming_max_payload(fac):
     still_serving(fac, pool, pids)
 
 
-def test_an_entry_buried_by_the_fetch_script_reads_like_any_dead_entry(fac):
-    """Over max_payload, the fetch script writes the dead entry inside Redis (the bytes
-    never reach the worker): fac-ctl lists it and decodes its job like the worker's own."""
+def test_an_entry_buried_inside_redis_reads_like_any_dead_entry(fac):
+    """Over max_payload, the dead entry is written inside Redis (here by the idle
+    worker's take burial; test_fetch_take.py shows the fetch script's is the same):
+    fac-ctl lists it and decodes its job like the worker's own."""
     pool, pids = start(fac, max_payload="1KB")
     env = job("echo", {"blob": "x" * 2048}, id=_id())
     data = pack(env)
