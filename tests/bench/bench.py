@@ -755,19 +755,31 @@ class Bench:
             log("fac-worker: latency (C client) p50 %.3f ms p99 %.3f ms; its floor p50 %.3f ms p99 %.3f ms"
                 % (res["latency_c"]["p50_ms"], res["latency_c"]["p99_ms"],
                    res["latency_c_floor"]["p50_ms"], res["latency_c_floor"]["p99_ms"]))
+            if a.sporadic_jobs > 0:
+                log("fac-worker: sporadic latency (C client), %d echo jobs, each after %d ms idle"
+                    % (a.sporadic_jobs, a.sporadic_gap_ms))
+                res["latency_sporadic"], res["latency_sporadic_floor"] = self.fac_latency_c(
+                    sup, a.sporadic_jobs, 3, gap_ms=a.sporadic_gap_ms)
+                log("fac-worker: sporadic latency p50 %.3f ms p99 %.3f ms; its floor (after as long idle) "
+                    "p50 %.3f ms p99 %.3f ms"
+                    % (res["latency_sporadic"]["p50_ms"], res["latency_sporadic"]["p99_ms"],
+                       res["latency_sporadic_floor"]["p50_ms"], res["latency_sporadic_floor"]["p99_ms"]))
         finally:
             res["stop_rc"] = self.fac_stop(sup)
         return res
 
-    def fac_latency_c(self, sup, m, warmup):
+    def fac_latency_c(self, sup, m, warmup, gap_ms=0):
         """The same jobs and floor as fac_latency, from tests/bench/latency_probe.c (hiredis, blocking):
-        (stats, stats of its client floor), without a Python client's own cost."""
+        (stats, stats of its client floor), without a Python client's own cost. With gap_ms, each job
+        and each floor comes after that long idle (sporadic tool calls)."""
         probe = os.path.join(self.args.build_dir, "tests", "bench", "fac-latency-probe")
         if not os.access(probe, os.X_OK):
             raise BenchError("%s is missing: build the tree (cmake --build %s)" % (probe, self.args.build_dir))
-        p = subprocess.run([probe, "127.0.0.1", str(self.port), FAC_READY, str(m), str(warmup),
-                            str(self.args.job_timeout)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=60 + m * self.args.job_timeout)
+        argv = [probe, "127.0.0.1", str(self.port), FAC_READY, str(m), str(warmup), str(self.args.job_timeout)]
+        if gap_ms:
+            argv.append(str(gap_ms))
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60 + m * (self.args.job_timeout + 2 * gap_ms / 1000.0))
         if p.returncode != 0:
             self.fac_alive(sup, "latency (C client)")
             raise BenchError("fac-latency-probe exited %d: %s\n%s" % (p.returncode, p.stderr.decode("utf-8", "replace"),
@@ -1387,6 +1399,11 @@ def table_rows(results):
     for p in ("p50", "p99"):
         rows.append(("C client floor %s (ms): LPUSH + BLPOP, no worker" % p,
                      vals(lambda d: _get(d, "latency_c_floor", p + "_ms")), "%.3f"))
+    for p in ("p50", "p99"):
+        rows.append(("sporadic latency %s, C client (ms): each job after an idle gap" % p,
+                     vals(lambda d: _get(d, "latency_sporadic", p + "_ms")), "%.3f"))
+        rows.append(("C client floor %s after the same idle gap (ms)" % p,
+                     vals(lambda d: _get(d, "latency_sporadic_floor", p + "_ms")), "%.3f"))
     rows.append(("worker CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "worker_us")), "%.1f"))
     rows.append(("supervisor CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "supervisor_us")), "%.2f"))
     rows.append(("Redis CPU per job (us)", vals(lambda d: _get(d, "throughput", "cpu", "redis_us")), "%.1f"))
@@ -1621,6 +1638,11 @@ def parse_args(argv):
     ap.add_argument("--audit", choices=("jsonl", "mariadb", "none"), default="jsonl",
                     help="fac-worker audit sink (default jsonl, as in production)")
     ap.add_argument("--log-level", default="info", help="fac-worker log level (default info)")
+    ap.add_argument("--sporadic-jobs", type=int, default=None,
+                    help="fac-worker latency jobs from the C client that each meet a pool idle for "
+                         "--sporadic-gap-ms (default 200; --quick 50; 0: skip)")
+    ap.add_argument("--sporadic-gap-ms", type=int, default=70,
+                    help="idle time before each sporadic job and before its floor (default 70)")
     ap.add_argument("--rq-quiet", action="store_true", help="run rq workers with --quiet (default: rq's INFO logging)")
     ap.add_argument("--sample-ms", type=float, default=50.0, help="busy-memory sampling period (default 50 ms)")
     ap.add_argument("--settle", type=float, default=0.5, help="seconds to wait before reading idle memory (default 0.5)")
@@ -1658,6 +1680,7 @@ def parse_args(argv):
     q = a.quick
     a.jobs = a.jobs if a.jobs is not None else (10000 if q else 100000)
     a.latency_jobs = a.latency_jobs if a.latency_jobs is not None else (300 if q else 2000)
+    a.sporadic_jobs = a.sporadic_jobs if a.sporadic_jobs is not None else (50 if q else 200)
     a.rq_worker_jobs = a.rq_worker_jobs or a.rq_jobs or (1000 if q else 5000)
     a.rq_simple_jobs = a.rq_simple_jobs or a.rq_jobs or (3000 if q else 20000)
     a.mcp_jobs = a.mcp_jobs if a.mcp_jobs is not None else (5000 if q else 20000)
@@ -2064,7 +2087,7 @@ def main(argv):
         "cwd": os.getcwd(),
         "config": {k: getattr(a, k) for k in ("jobs", "workers", "concurrency", "latency_jobs", "rq_worker_jobs",
                                               "rq_simple_jobs", "rq_latency_jobs", "warmup", "audit", "log_level",
-                                              "rq_quiet", "sample_ms", "quick", "skip_rq", "skip_fac", "scaling",
+                                              "rq_quiet", "sporadic_jobs", "sporadic_gap_ms", "sample_ms", "quick", "skip_rq", "skip_fac", "scaling",
                                               "mcp", "mcp_only", "mcp_jobs")},
         "fac_binary": binary_info(os.path.join(a.build_dir, "fac-worker")) if not a.skip_fac else {"skipped": True},
         "errors": [],

@@ -8,8 +8,10 @@
  *
  *   fac-latency-probe HOST PORT READY_KEY JOBS WARMUP TIMEOUT_S [GAP_MS]
  *
- * GAP_MS: a pause after each job, so that each one meets a pool that has been idle that
- * long (its audit flushed, every job acknowledged), as sporadic tool calls do.
+ * GAP_MS: a pause before each job, so that each one meets a pool that has been idle that
+ * long (its audit flushed, every job acknowledged), as sporadic tool calls do; the floor
+ * then gets a pause of its own before it too, so that it is the same two round trips
+ * against a Redis (and a client) that slept as long, not ones right after a job.
  *
  * Prints one line per timed job, "<job ns> <floor ns>"; exits 1 with a message naming
  * the job on a missing or wrong reply.
@@ -85,6 +87,11 @@ static int reply_ok(const char *data, size_t len, long long i)
     return ok;
 }
 
+static void nap(long ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, ms % 1000 * 1000000L}, NULL);
+}
+
 /* LPUSH list elem, then BLPOP wait; the popped element, or NULL. */
 static redisReply *push_pop(redisContext *c, const char *list, const msgpack_sbuffer *sb,
                             const char *wait, const char *timeout)
@@ -121,6 +128,7 @@ int main(int argc, char **argv)
     for (long long i = -warmup; i < jobs; i++) {
         snprintf(id, sizeof id, "clat-%lld", i);
         snprintf(rk, sizeof rk, "bench:reply:%s", id);
+        if (gap_ms > 0) nap(gap_ms);
         pack_envelope(&sb, id, i, rk);
         long long t0 = now_ns();
         redisReply *r = push_pop(c, ready, &sb, rk, timeout);
@@ -134,6 +142,7 @@ int main(int argc, char **argv)
             return 1;
         }
         freeReplyObject(r);
+        if (gap_ms > 0) nap(gap_ms);
         long long t2 = now_ns();
         r = push_pop(c, "bench:cfloor", &sb, "bench:cfloor", timeout);
         long long t3 = now_ns();
@@ -143,8 +152,6 @@ int main(int argc, char **argv)
         }
         freeReplyObject(r);
         if (i >= 0) printf("%lld %lld\n", t1 - t0, t3 - t2);
-        if (gap_ms > 0)
-            nanosleep(&(struct timespec){gap_ms / 1000, gap_ms % 1000 * 1000000L}, NULL);
     }
     msgpack_sbuffer_destroy(&sb);
     redisFree(c);
