@@ -61,6 +61,15 @@ static int unacked_limit(const struct worker *w)
     return (int)(n < 1024 ? 1024 : n);
 }
 
+/* Finished jobs wait for their audit rows: past 1,024 of them, or an eighth of
+ * max_memory of row text (1 MB rows and a slow disk or database; the rows being written
+ * have a rendered copy too), no more is taken until the audit catches up. */
+static bool audit_behind(const struct worker *w)
+{
+    return w->unacked >= unacked_limit(w) ||
+           audit_pending_bytes(w->audit) > (size_t)(w->cfg->max_memory / 8);
+}
+
 static int takes_armed(const struct worker *w)
 {
     int n = 0;
@@ -128,7 +137,7 @@ static void fetch_done(redisAsyncContext *c, void *r, void *priv)
     if ((int)got < w->fetch_asked) {
         /* The pass goes on to the next server with the slots still free: this one parks
          * peeks, which hold none (takes here would starve the servers after it). */
-        bool go_on = w->mode == WM_RUN && free_slots(w) > 0 && w->unacked < unacked_limit(w) &&
+        bool go_on = w->mode == WM_RUN && free_slots(w) > 0 && !audit_behind(w) &&
                      fetch_may_find(w, w->fetch_pos + 1);
         arm(w, srv, !go_on);
         if (go_on) fetch_from(w, w->fetch_pos + 1);
@@ -225,7 +234,7 @@ void fetch_on_prepare(struct worker *w)
     for (size_t i = 0; release_takes && i < w->cfg->nqueues; i++)
         if (w->take_armed[i]) unblock(w, i);
     if (!w->want_fetch || w->fetching || w->mode != WM_RUN) return;
-    if (free_slots(w) <= 0 || w->unacked >= unacked_limit(w)) return;
+    if (free_slots(w) <= 0 || audit_behind(w)) return;
     w->want_fetch = false;
     fetch_from(w, 0);
 }
@@ -318,7 +327,7 @@ static void backlog_known(redisAsyncContext *c, void *r, void *priv)
     if (reply->integer > 0) {
         srv->backlog = true;
         fetch_request(w);
-    } else if (w->mode == WM_RUN && !w->peek_armed[i] && free_slots(w) > 0) {
+    } else if (w->mode == WM_RUN && !w->peek_armed[i] && free_slots(w) > 0 && !audit_behind(w)) {
         arm_take(w, i);
     }
 }
@@ -348,7 +357,7 @@ static void arm(struct worker *w, const struct wserver *srv, bool takes)
         if (w->peek_armed[i] || !w->peek[i]) continue;
         if (!w->peek_id[i])
             redisAsyncCommand(w->peek[i], id_known, (void *)(intptr_t)i, "CLIENT ID");
-        if (takes && free_slots(w) > 0) {
+        if (takes && free_slots(w) > 0 && !audit_behind(w)) {
             arm_take(w, i);
         } else {
             w->peek_armed[i] = true;

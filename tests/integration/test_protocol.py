@@ -317,3 +317,28 @@ def test_an_audit_file_that_cannot_be_written_holds_the_ack_not_the_result(fac):
     pool.stop(timeout=15)
     assert inflight_count(fac.r) == 0
     assert sorted(unpack(e)["id"] for e in fac.r.lrange(ready_key(), 0, -1)) == sorted(ids)
+
+
+def test_a_worker_stops_taking_jobs_while_big_audit_rows_wait(fac):
+    """Backpressure (worker/fetch.c audit_behind): rows waiting for a durable write
+    are held in memory, so past an eighth of max_memory of row text the worker takes
+    no more jobs. Here the audit file is /dev/full, so no row ever becomes durable:
+    the worker holds about 16 MB of 900 KB rows and leaves the rest queued, instead
+    of taking all 80 jobs and growing past max_memory."""
+    pool = fac.start(workers=1, concurrency=4, max_memory="128MB", shutdown_timeout=1,
+                     audit={"to": "jsonl", "path": "/dev/full", "flush_ms": 10})
+    pids = pool.worker_pids()
+    blob = "x" * (900 * 1024)
+    ids = enqueue_many(fac.r, [job("echo", {"blob": blob}) for _ in range(80)])
+
+    def settled():
+        a = inflight_count(fac.r)
+        time.sleep(0.5)
+        return a if inflight_count(fac.r) == a and a > 0 else None
+    held = wait_until(settled, 20, what="the worker to stop taking jobs")
+    assert 14 <= held <= 26, "%d jobs held with ~16 MB of rows allowed" % held
+    assert fac.r.llen(ready_key()) == 80 - held
+    assert pool.worker_pids() == pids, "the worker was recycled"
+    pool.stop(timeout=15)
+    assert inflight_count(fac.r) == 0 and fac.r.llen(ready_key()) == 80
+    assert sorted(unpack(e)["id"] for e in fac.r.lrange(ready_key(), 0, -1)) == sorted(ids)

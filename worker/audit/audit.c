@@ -73,6 +73,8 @@ static void sink_flush(struct audit_sink *s)
     struct audit_batch b = s->writing;
     s->writing = s->queued;
     s->queued = b;
+    s->writing_bytes = s->queued_bytes;
+    s->queued_bytes = 0;
     s->busy = true;
     s->ops->write(s, &s->writing);
 }
@@ -110,6 +112,7 @@ void audit_sink_done(struct audit_sink *s, bool ok)
         return;
     }
     s->busy = false;
+    s->writing_bytes = 0;
     struct audit *a = s->a;
     size_t n = s->writing.n;
     audit_batch_clear(&s->writing);
@@ -185,7 +188,9 @@ void audit_submit(struct audit *a, const struct audit_row *row, void *token)
         return;
     }
     struct audit_sink *s = route(a, row->env);
-    audit_rec_build(audit_batch_push(&s->queued, token), row);
+    struct audit_rec *rec = audit_batch_push(&s->queued, token);
+    audit_rec_build(rec, row);
+    s->queued_bytes += rec->text.len;
     if (s->queued.n >= a->batch_max) {
         if (s->busy)
             s->due = true;
@@ -216,6 +221,19 @@ void audit_flush(struct audit *a)
 static size_t sink_pending(const struct audit_sink *s)
 {
     return s ? s->queued.n + (s->busy ? s->writing.n : 0) : 0;
+}
+
+static size_t sink_bytes(const struct audit_sink *s)
+{
+    return s ? s->queued_bytes + (s->busy ? s->writing_bytes : 0) : 0;
+}
+
+size_t audit_pending_bytes(const struct audit *a)
+{
+    size_t n = sink_bytes(a->file);
+    for (size_t i = 0; i < a->cfg->nsites; i++)
+        n += sink_bytes(a->sites[i]);
+    return n;
 }
 
 size_t audit_pending(const struct audit *a)

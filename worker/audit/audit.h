@@ -46,6 +46,10 @@ void audit_submit(struct audit *a, const struct audit_row *row, void *token);
 /* Flushes what is queued now (shutdown). */
 void audit_flush(struct audit *a);
 size_t audit_pending(const struct audit *a);
+/* The text of the rows audit_pending counts, in bytes: the worker stops taking jobs
+ * while it is large (worker/fetch.c), so that a slow disk or database with big rows
+ * cannot make the worker hold more and more of them. */
+size_t audit_pending_bytes(const struct audit *a);
 void audit_close(struct audit *a);
 
 /* Row contents (row.c). */

@@ -43,11 +43,12 @@ struct audit_sink {
     const struct audit_sink_ops *ops;
     struct audit *a;
     struct ev_loop *loop;
-    struct audit_batch queued;  /* collecting */
-    struct audit_batch writing; /* handed to ops->write */
-    bool busy;                  /* writing is with the sink */
-    bool due;                   /* flush queued rows as soon as the sink is free */
-    bool retrying;              /* the last write failed: write it again on the timer */
+    struct audit_batch queued;          /* collecting */
+    struct audit_batch writing;         /* handed to ops->write */
+    size_t queued_bytes, writing_bytes; /* their rows' text, for audit_pending_bytes */
+    bool busy;                          /* writing is with the sink */
+    bool due;                           /* flush queued rows as soon as the sink is free */
+    bool retrying;                      /* the last write failed: write it again on the timer */
     ev_timer timer;
 };
 
