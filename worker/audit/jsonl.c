@@ -20,8 +20,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "sink.h"
+
+#define SLOW_WRITE_NS 1000000000LL /* a batch slower than this is logged */
 
 struct jsonl_sink {
     struct audit_sink base;
@@ -37,7 +40,8 @@ struct jsonl_sink {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool todo, quit;
-    int write_errno; /* 0: the batch is durable */
+    int write_errno;  /* 0: the batch is durable */
+    int64_t write_ns; /* how long its write and fdatasync took */
     ev_async done;
 };
 
@@ -75,9 +79,12 @@ static void *writer_main(void *arg)
         if (!j->todo) break;
         pthread_mutex_unlock(&j->mu);
         /* The loop leaves fd and lines alone while todo is set. */
+        int64_t t0 = mono_ns();
         int e = write_all(j->fd, j->lines.data, j->lines.len);
+        int64_t took = mono_ns() - t0;
         pthread_mutex_lock(&j->mu);
         j->write_errno = e;
+        j->write_ns = took;
         j->todo = false;
         ev_async_send(j->base.loop, &j->done);
     }
@@ -99,8 +106,13 @@ static void on_written(struct ev_loop *loop, ev_async *w, int revents)
     pthread_mutex_lock(&j->mu);
     bool pending = j->todo;
     int e = j->write_errno;
+    int64_t took = j->write_ns;
     pthread_mutex_unlock(&j->mu);
     if (pending) return;
+    if (took > SLOW_WRITE_NS)
+        log_warn("audit file %s: writing %zu rows (%zu bytes) and fdatasync took %.1f s; their "
+                 "jobs stayed in flight meanwhile (a slow or busy disk)",
+                 j->path, j->base.writing.n, j->lines.len, (double)took / 1e9);
     if (e != 0) {
         char err[512];
         snprintf(err, sizeof err, "audit file %s: write failed: %s", j->path, strerror(e));
@@ -127,6 +139,7 @@ static void jsonl_write(struct audit_sink *s, const struct audit_batch *b)
                      strerror(e));
             buf_reset(&j->lines);
             audit_batch_json(&j->lines, b, 0);
+            j->write_ns = 0;
             j->write_errno = write_all(j->fd, j->lines.data, j->lines.len);
             on_written(s->loop, &j->done, 0);
             return;
