@@ -319,9 +319,10 @@ class Client:
         """Runs a tool and returns its result; raises FacError with the tool's error
         (status, type, message) or FacTimeout when no result came within timeout + 5 s."""
         job_id = os.urandom(12).hex()
+        # A fresh random id: nothing can be waiting on this reply list already, so the
+        # call is two round trips (the enqueue script, the BLPOP) and no DEL before them.
         reply = self._key("reply", job_id)
         conn = self.conn(queue)  # the worker replies on the job's server
-        conn.delete(reply)
         job_id = self.enqueue(tool, args, queue=queue, site=site, user=user, timeout=timeout,
                               job_id=job_id, reply_to=reply)
         got = conn.blpop([reply], timeout=int(timeout) + 5)
