@@ -357,7 +357,7 @@ static void arm(struct worker *w, const struct wserver *srv, bool takes)
         if (w->peek_armed[i] || !w->peek[i]) continue;
         if (!w->peek_id[i])
             redisAsyncCommand(w->peek[i], id_known, (void *)(intptr_t)i, "CLIENT ID");
-        if (takes && free_slots(w) > 0 && !audit_behind(w)) {
+        if (takes && srv->may_unblock && free_slots(w) > 0 && !audit_behind(w)) {
             arm_take(w, i);
         } else {
             w->peek_armed[i] = true;

@@ -49,6 +49,25 @@ static const char *server_queues(const struct wserver *srv, char *out, size_t ou
 
 /* ---- connections ---- */
 
+/* A take can only be ended by CLIENT UNBLOCK (worker/fetch.c), which an ACL without
+ * @admin refuses (Frappe's RQ users are `+@all -@admin`). Asked once per connection
+ * round with an id no client has: 0 when allowed; an error means peeks only. */
+static void on_unblock_checked(redisAsyncContext *c, void *r, void *priv)
+{
+    struct wserver *srv = c->data;
+    redisReply *reply = r;
+    if (!reply) return;
+    srv->may_unblock = reply->type == REDIS_REPLY_INTEGER;
+    if (reply->type == REDIS_REPLY_ERROR && !srv->w->unblock_warned) {
+        char where[1200];
+        srv->w->unblock_warned = true;
+        log_warn("Redis at %s refuses CLIENT UNBLOCK (%s): idle workers wait with a peek "
+                 "instead of a take, one round trip more per job that meets an idle worker; "
+                 "allow it to the pool's Redis user with `ACL SETUSER <user> +client|unblock`",
+                 worker_conn_where(c, where, sizeof where), reply->str);
+    }
+}
+
 static void on_boot_reply(redisAsyncContext *c, void *r, void *priv)
 {
     struct worker *w = conn_worker(c);
@@ -153,6 +172,8 @@ int server_connect(struct wserver *srv)
     srv->booting = 1 + (int)srv->nq + home;
     if (!(srv->cmd = worker_conn_open(srv, "cmd", false))) return -1;
     redisAsyncCommand(srv->cmd, on_boot_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", script_fetch.src);
+    srv->may_unblock = false;
+    redisAsyncCommand(srv->cmd, on_unblock_checked, NULL, "CLIENT UNBLOCK 0");
     for (size_t k = 0; k < srv->nq; k++) {
         size_t q = srv->queues[k];
         if (!(w->peek[q] = worker_conn_open(srv, w->cfg->queues[q], false))) return -1;

@@ -44,6 +44,7 @@ struct wserver {
     bool was_lost;      /* on coming back, put back what this worker held there */
     bool settled;       /* its first connection attempt has ended (up or lost) */
     bool backlog;       /* a take saw more jobs behind its own: fetch though all are parked */
+    bool may_unblock;   /* CLIENT UNBLOCK is allowed here: idle queues park takes (fetch.c) */
     uint32_t epoch;     /* + 1 on each loss: an older ack is not sent (job.c) */
     int64_t backoff_ms; /* the delay before the next reconnect */
     ev_timer reconnect;
@@ -80,6 +81,7 @@ struct worker {
     uint64_t cancels_heard;           /* cancels heard on P:cancel (cancel.c), a count */
     uint64_t cancels_heard_at_fetch;  /* that count when the fetch on the wire was sent */
     bool ready;                       /* registered and serving */
+    bool unblock_warned;              /* a server refused CLIENT UNBLOCK: logged once */
     int unsettled;                    /* servers whose first connection attempt has not ended */
     ev_timer settle_wait;             /* serve anyway when a shard takes too long to answer */
 

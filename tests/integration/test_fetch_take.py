@@ -23,9 +23,9 @@ TOOLS = builtin_tools("echo", "noop", sleep={"timeout": 60})
 class Monitor:
     """Every command the server runs, in order, read by a thread of its own."""
 
-    def __init__(self, port):
+    def __init__(self, port, password=None):
         self.commands = []
-        self._conn = redis_py.Redis(port=port)
+        self._conn = redis_py.Redis(port=port, password=password)
         self._mon = self._conn.monitor()
         self._mon.__enter__()
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -267,5 +267,58 @@ def test_a_job_taken_by_a_worker_that_is_killed_goes_back_to_its_queue(fac):
                   for e in lst]
         env = msgpack.unpackb(raw, raw=False)
         assert env["id"] == jid and env.get("attempt", 0) == 1, env
+    finally:
+        mon.stop()
+
+
+def test_without_client_unblock_in_its_acl_an_idle_worker_peeks(fac, redis_factory, tmp_path):
+    """Frappe's RQ users are `+@all -@admin`, which refuses CLIENT UNBLOCK (@admin):
+    a take could then never be ended, so the worker parks peeks instead, says so once,
+    naming the ACL fix, and serves every queue, also one whose take it could not end."""
+    secured = redis_factory(password="admin-pw")
+    secured.client.execute_command("ACL", "SETUSER", "facpool", "on", ">pool-pw", "~*", "&*",
+                                   "+@all", "-@admin")
+    mon = Monitor(secured.port, password="admin-pw")
+    try:
+        cfg = fac.config(workers=1, concurrency=1, queues=["short", "default"], tools=TOOLS,
+                         redis="redis://facpool:pool-pw@127.0.0.1:%d/0" % secured.port)
+        pool = fac.start(config=cfg, wait=False)
+        r = secured.client
+        for q in ("default", "short", "default"):
+            jid = enqueue(r, job("echo", {"q": q}), queue=q)
+            assert wait_result(r, jid, timeout=10)["result"] == {"q": q}
+        wait_until(lambda: mon.seen(_is_peek), 5, what="a parked peek")
+        assert mon.seen(_is_take) == [], "a take without CLIENT UNBLOCK"
+        log = pool.log_text()
+        assert log.count("refuses CLIENT UNBLOCK") == 1, log
+        assert "ACL SETUSER <user> +client|unblock" in log
+        assert "pool-pw" not in log
+    finally:
+        mon.stop()
+
+
+def test_the_acl_the_docs_recommend_serves_jobs_with_takes(fac, redis_factory):
+    """docs/operations.md "Redis ACL": a user of its own for the pool, limited to its
+    keys and channels, without @admin but with CLIENT UNBLOCK (and ROLE)."""
+    secured = redis_factory(password="admin-pw")
+    secured.client.execute_command("ACL", "SETUSER", "fac-worker", "on", ">pool-pw", "~fac:*",
+                                   "&fac:*", "+@all", "-@admin", "+client|unblock", "+role")
+    mon = Monitor(secured.port, password="admin-pw")
+    try:
+        cfg = fac.config(workers=2, concurrency=4, queues=["short", "default"], tools=TOOLS,
+                         redis="redis://fac-worker:pool-pw@127.0.0.1:%d/0" % secured.port)
+        pool = fac.start(config=cfg, wait=False)
+        r = secured.client
+        wait_until(lambda: mon.seen(_is_take), 10, what="a parked take")
+        ids = [enqueue(r, job("echo", {"i": i}), queue=("short", "default")[i % 2])
+               for i in range(20)]
+        for i, jid in enumerate(ids):
+            assert wait_result(r, jid, timeout=10)["result"] == {"i": i}
+        pool.signal(signal.SIGTSTP)  # quiet: the takes are unblocked
+        wait_until(lambda: not [c for c in r.client_list() if "b" in c["flags"]
+                                and c.get("name", "").startswith("fac-")],
+                   5, what="the takes to be unblocked")
+        log = pool.log_text()
+        assert "NOPERM" not in log and "refuses" not in log, log
     finally:
         mon.stop()
