@@ -75,6 +75,16 @@ void metrics_after_fork(struct metrics *m)
     if (m) metrics_http_after_fork(m->http);
 }
 
+int metrics_fd(const struct metrics *m)
+{
+    return m ? metrics_http_fd(m->http) : -1;
+}
+
+void metrics_serve(struct metrics *m)
+{
+    if (m) metrics_http_run(m->http);
+}
+
 void metrics_set_config(struct metrics *m, const struct fac_config *cfg)
 {
     if (!m) return;

@@ -47,6 +47,10 @@ struct metrics *metrics_start(const struct fac_config *cfg, struct pool_shm *shm
 void metrics_stop(struct metrics *m);
 /* In a forked worker: lets go of the listening socket. */
 void metrics_after_fork(struct metrics *m);
+/* The supervisor's loop polls metrics_fd (-1: nothing to poll) and calls metrics_serve
+ * when it is readable: /metrics is served on that loop (metrics_http.h). */
+int metrics_fd(const struct metrics *m);
+void metrics_serve(struct metrics *m);
 /* Before the old config is freed (reload). */
 void metrics_set_config(struct metrics *m, const struct fac_config *cfg);
 void metrics_worker_started(struct metrics *m, int slot, pid_t pid);

@@ -2,6 +2,7 @@
 #include "metrics_http.h"
 
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 struct metrics_http {
     struct MHD_Daemon *d;
+    int fd; /* MHD's epoll descriptor; -1: MHD runs its own thread */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, struct buf *body,
@@ -53,10 +55,11 @@ struct metrics_http *metrics_http_start(const char *addr, struct metrics *m)
         log_error("metrics: %s", err);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
-    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    unsigned v6 = ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0;
+    bool own_loop = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES;
+    unsigned flags = own_loop ? MHD_USE_EPOLL : MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags | v6, 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!d) {
         log_error("metrics: cannot listen on %s (is the port taken, e.g. by another fac-worker?): "
@@ -66,6 +69,10 @@ struct metrics_http *metrics_http_start(const char *addr, struct metrics *m)
     }
     struct metrics_http *h = malloc(sizeof *h);
     h->d = d;
+    h->fd = -1;
+    const union MHD_DaemonInfo *i =
+        own_loop ? MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    if (i) h->fd = i->epoll_fd;
     log_info("metrics: serving http://%s/metrics", addr);
     return h;
 }
@@ -82,4 +89,15 @@ void metrics_http_after_fork(struct metrics_http *h)
     if (!h) return;
     const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_LISTEN_FD);
     if (i) close(i->listen_fd);
+    if (h->fd >= 0) close(h->fd);
+}
+
+int metrics_http_fd(const struct metrics_http *h)
+{
+    return h ? h->fd : -1;
+}
+
+void metrics_http_run(struct metrics_http *h)
+{
+    if (h && h->fd >= 0) MHD_run(h->d);
 }

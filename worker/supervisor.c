@@ -1,7 +1,8 @@
 /*
  * Prefork supervisor (DESIGN §5). A plain signal loop: every signal it handles is
- * blocked and taken synchronously with sigtimedwait, so none is lost and no handler
- * races the loop. Each turn reads like a story: reap the dead, put their jobs back,
+ * blocked and read from a signalfd, polled with the /metrics endpoint's descriptor, so
+ * none is lost, no handler races the loop, and the supervisor has one thread when it
+ * forks (metrics_http.h). Each turn reads like a story: reap the dead, put their jobs back,
  * handle the signal that woke us, kill the stuck, bring the pool (and the scheduler
  * child, with scheduler: true) to size, and say in Redis that this supervisor lives, so
  * a scheduler leaves its workers to it.
@@ -14,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +61,7 @@ struct pending_requeue {
 };
 
 struct supervisor {
+    int sigfd; /* the supervisor's signals (blocked), read in sup_wait */
     struct fac_config *cfg;
     int cli_workers;
     int target;
@@ -237,6 +241,7 @@ static void sup_spawn_worker(struct supervisor *s)
         for (size_t k = 0; k < s->map.nservers; k++)
             if (s->conns.c[k]) close(s->conns.c[k]->fd);
         metrics_after_fork(s->metrics);
+        close(s->sigfd);
         log_set_role("wrk");
         exit(worker_main(s->cfg, s->shm, i));
     }
@@ -586,6 +591,19 @@ static void sup_handle_signal(struct supervisor *s, int sig)
 static const int sup_signals[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP, SIGTTIN,
                                   SIGTTOU, SIGTSTP, SIGUSR1, SIGCHLD};
 
+/* Sleeps up to one tick, until a signal or a /metrics request comes; handles both. */
+static void sup_wait(struct supervisor *s)
+{
+    struct pollfd p[2] = {{.fd = s->sigfd, .events = POLLIN},
+                          {.fd = metrics_fd(s->metrics), .events = POLLIN}};
+    int n = poll(p, p[1].fd >= 0 ? 2 : 1, TICK_MS);
+    if (n <= 0) return;
+    if (p[1].fd >= 0 && p[1].revents) metrics_serve(s->metrics);
+    struct signalfd_siginfo si;
+    while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+        sup_handle_signal(s, (int)si.ssi_signo);
+}
+
 int supervisor_run(struct fac_config *cfg, int cli_workers)
 {
     static struct supervisor sup;
@@ -628,7 +646,13 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
         log_error("mmap of the worker table failed: %s", strerror(errno));
         return FAC_EXIT_CRASH;
     }
-    s->metrics = metrics_start(cfg, s->shm); /* after sigprocmask: its thread blocks them too */
+    s->metrics = metrics_start(cfg, s->shm); /* after sigprocmask: a fallback thread blocks them */
+    /* Signals and /metrics are waited for together; the workers close both (sup_spawn). */
+    s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->sigfd < 0) {
+        log_error("signalfd failed: %s", strerror(errno));
+        return FAC_EXIT_CRASH;
+    }
     char where[1200];
     log_info("fac-worker %s: %d workers x %lld concurrency, redis %s%s, prefix %s", "0.1.0",
              s->target, (long long)cfg->concurrency,
@@ -648,9 +672,7 @@ int supervisor_run(struct fac_config *cfg, int cli_workers)
         sup_heartbeat(s, false);
         sup_read_queues(s);
         sup_notify(s);
-        struct timespec ts = {0, TICK_MS * 1000000L};
-        int sig = sigtimedwait(&set, NULL, &ts);
-        if (sig > 0) sup_handle_signal(s, sig);
+        sup_wait(s);
     }
     if (s->npending)
         log_warn("exiting with %zu workers' jobs not requeued (Redis unreachable): the next "

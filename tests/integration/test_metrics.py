@@ -213,3 +213,16 @@ def test_the_cluster_view_counts_every_hosts_workers_from_the_registry(fac):
                    for h in ("host-a", "host-b"))
         return rate if rate > 0 else None
     wait_until(rate_seen, 20, interval=0.5, what="a jobs/s above 0 on the cluster view")
+
+
+def test_the_supervisor_serves_metrics_without_a_thread(fac):
+    """metrics_http.h: /metrics runs on the supervisor's loop, so the supervisor has one
+    thread whenever it forks a worker (a fork while another thread holds an allocator
+    lock hung a worker's audit thread under ASan)."""
+    url = start(fac, max_jobs=2)
+    run(fac, "echo", 6)  # recycles: forks while /metrics is scraped below
+    for _ in range(20):
+        assert "fac_jobs_total" in scrape(url)
+    pool = fac.pools[0]
+    assert os.listdir("/proc/%d/task" % pool.pid) == [str(pool.pid)]
+    assert value(parse(scrape(url)), "fac_jobs_total", tool="echo", status="Success") == 6
