@@ -202,6 +202,17 @@ void fetch_request(struct worker *w)
     w->want_fetch = true;
 }
 
+/* 0: the take was not blocked yet (its BLMOVE, on another connection, came after the
+ * UNBLOCK); the next loop turn asks again. */
+static void unblock_done(redisAsyncContext *c, void *r, void *priv)
+{
+    struct worker *w = conn_worker(c);
+    size_t i = (size_t)(intptr_t)priv;
+    redisReply *reply = r;
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 && w->take_armed[i])
+        w->unblocking[i] = false;
+}
+
 /* Ends queue i's parked take (its callback gets a nil reply). */
 static void unblock(struct worker *w, size_t i)
 {
@@ -209,7 +220,8 @@ static void unblock(struct worker *w, size_t i)
     if (w->unblocking[i] || !w->peek_id[i]) return; /* the id comes with the next reply */
     snprintf(id, sizeof id, "%lld", w->peek_id[i]);
     w->unblocking[i] = true;
-    redisAsyncCommand(queue_cmd(w, (int)i), NULL, NULL, "CLIENT UNBLOCK %s", id);
+    redisAsyncCommand(queue_cmd(w, (int)i), unblock_done, (void *)(intptr_t)i, "CLIENT UNBLOCK %s",
+                      id);
 }
 
 /* A server from position pos of the fetch order may hold jobs: up, and a queue of it
