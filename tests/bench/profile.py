@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,17 +27,11 @@ sys.dont_write_bytecode = True
 import msgpack  # noqa: E402
 import redis  # noqa: E402
 
+from bench import free_port  # noqa: E402  (tests/bench/bench.py, beside this file)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 READY = "fac:{default}:ready"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def pad_args(size):

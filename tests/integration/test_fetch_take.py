@@ -248,18 +248,28 @@ def test_a_job_taken_by_a_worker_that_is_killed_goes_back_to_its_queue(fac, mon)
     assert env["id"] == jid and env.get("attempt", 0) == 1, env
 
 
-def test_without_client_unblock_in_its_acl_an_idle_worker_peeks(fac, redis_factory, tmp_path):
+def _acl_server(redis_factory, user, *rules):
+    """A redis-server of its own (admin password admin-pw) with an ACL user whose
+    password is pool-pw, and MONITOR on it as the admin."""
+    secured = redis_factory(password="admin-pw")
+    secured.client.execute_command("ACL", "SETUSER", user, "on", ">pool-pw", *rules)
+    return secured, Monitor(secured.port, password="admin-pw")
+
+
+def _acl_pool(fac, secured, user, **cfg):
+    """A pool serving short and default as that user."""
+    return fac.start(config=fac.config(queues=["short", "default"], tools=TOOLS,
+                                       redis="redis://%s:pool-pw@127.0.0.1:%d/0"
+                                       % (user, secured.port), **cfg), wait=False)
+
+
+def test_without_client_unblock_in_its_acl_an_idle_worker_peeks(fac, redis_factory):
     """Frappe's RQ users are `+@all -@admin`, which refuses CLIENT UNBLOCK (@admin):
     a take could then never be ended, so the worker parks peeks instead, says so once,
     naming the ACL fix, and serves every queue, also one whose take it could not end."""
-    secured = redis_factory(password="admin-pw")
-    secured.client.execute_command("ACL", "SETUSER", "facpool", "on", ">pool-pw", "~*", "&*",
-                                   "+@all", "-@admin")
-    mon = Monitor(secured.port, password="admin-pw")
+    secured, mon = _acl_server(redis_factory, "facpool", "~*", "&*", "+@all", "-@admin")
     try:
-        cfg = fac.config(workers=1, concurrency=1, queues=["short", "default"], tools=TOOLS,
-                         redis="redis://facpool:pool-pw@127.0.0.1:%d/0" % secured.port)
-        pool = fac.start(config=cfg, wait=False)
+        pool = _acl_pool(fac, secured, "facpool", workers=1, concurrency=1)
         r = secured.client
         for q in ("default", "short", "default"):
             jid = enqueue(r, job("echo", {"q": q}), queue=q)
@@ -277,14 +287,10 @@ def test_without_client_unblock_in_its_acl_an_idle_worker_peeks(fac, redis_facto
 def test_the_acl_the_docs_recommend_serves_jobs_with_takes(fac, redis_factory):
     """docs/operations.md "Redis ACL": a user of its own for the pool, limited to its
     keys and channels, without @admin but with CLIENT UNBLOCK (and ROLE)."""
-    secured = redis_factory(password="admin-pw")
-    secured.client.execute_command("ACL", "SETUSER", "fac-worker", "on", ">pool-pw", "~fac:*",
-                                   "&fac:*", "+@all", "-@admin", "+client|unblock", "+role")
-    mon = Monitor(secured.port, password="admin-pw")
+    secured, mon = _acl_server(redis_factory, "fac-worker", "~fac:*", "&fac:*", "+@all",
+                               "-@admin", "+client|unblock", "+role")
     try:
-        cfg = fac.config(workers=2, concurrency=4, queues=["short", "default"], tools=TOOLS,
-                         redis="redis://fac-worker:pool-pw@127.0.0.1:%d/0" % secured.port)
-        pool = fac.start(config=cfg, wait=False)
+        pool = _acl_pool(fac, secured, "fac-worker", workers=2, concurrency=4)
         r = secured.client
         wait_until(lambda: mon.seen(_is_take), 10, what="a parked take")
         ids = [enqueue(r, job("echo", {"i": i}), queue=("short", "default")[i % 2])

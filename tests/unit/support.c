@@ -1,6 +1,8 @@
 /* Shared helpers of the unit tests (see support.h). */
 #include "support.h"
 
+#include "config.h"
+
 #include <errno.h>
 #include <ftw.h>
 #include <setjmp.h>
@@ -83,6 +85,14 @@ int tmpdir_write(const char *dir, const char *name, const char *text, char *path
     /* Private, as fac-worker wants files that may hold secrets (lib/secrets.h). */
     ok = chmod(path, 0600) == 0 && ok;
     return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+struct fac_config *load_config_text(const char *dir, const char *json, char *path, size_t pathlen,
+                                    char *err, size_t errlen)
+{
+    assert_int_equal(tmpdir_write(dir, "fac.json", json, path, pathlen), 0);
+    err[0] = '\0';
+    return config_load(path, err, errlen);
 }
 
 void packbuf_init(struct packbuf *b)

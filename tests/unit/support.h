@@ -30,6 +30,12 @@ int tmpdir_remove(const char *dir);
 /* Writes text to dir/name and puts that path into path; 0 or -1. */
 int tmpdir_write(const char *dir, const char *name, const char *text, char *path, size_t pathlen);
 
+struct fac_config;
+/* Writes json to dir/fac.json (its path into path) and loads it with config_load: the
+ * config, or NULL with err set. The test fails when the file cannot be written. */
+struct fac_config *load_config_text(const char *dir, const char *json, char *path, size_t pathlen,
+                                    char *err, size_t errlen);
+
 /* An sbuffer with its packer; the bytes are freed by packbuf_free. */
 struct packbuf {
     msgpack_sbuffer sb;

@@ -63,9 +63,7 @@ static struct fac_config *load(const char *rest)
 {
     char json[PATH_MAX + 2048], p[PATH_MAX + 32];
     snprintf(json, sizeof json, "{\"bench_path\": \"%s\"%s%s}", bench, *rest ? ", " : "", rest);
-    assert_int_equal(tmpdir_write(dir, "fac.json", json, p, sizeof p), 0);
-    err[0] = '\0';
-    return cfg = config_load(p, err, sizeof err);
+    return cfg = load_config_text(dir, json, p, sizeof p, err, sizeof err);
 }
 
 static void assert_loads(const char *rest)

@@ -43,10 +43,7 @@ static int free_config(void **state)
 /* Writes json to fac.json in the temp dir and loads it into cfg. */
 static struct fac_config *load(const char *json)
 {
-    assert_int_equal(tmpdir_write(dir, "fac.json", json, cfg_path, sizeof cfg_path), 0);
-    err[0] = '\0';
-    cfg = config_load(cfg_path, err, sizeof err);
-    return cfg;
+    return cfg = load_config_text(dir, json, cfg_path, sizeof cfg_path, err, sizeof err);
 }
 
 static void assert_loads(const char *json)

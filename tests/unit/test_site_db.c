@@ -38,11 +38,9 @@ static int teardown(void **state)
 /* Loads {"sites": {"s.local": <site>}}. */
 static struct fac_config *load(const char *site)
 {
-    char json[4096];
+    char json[8192];
     snprintf(json, sizeof json, "{\"sites\": {\"s.local\": %s}}", site);
-    assert_int_equal(tmpdir_write(dir, "fac.json", json, cfg_path, sizeof cfg_path), 0);
-    err[0] = '\0';
-    return cfg = config_load(cfg_path, err, sizeof err);
+    return cfg = load_config_text(dir, json, cfg_path, sizeof cfg_path, err, sizeof err);
 }
 
 static const struct site_cfg *loads(const char *site)
